@@ -1,0 +1,47 @@
+"""pardo: run one function over many inputs in parallel, with joblib's API.
+
+``from pardo import Parallel, delayed`` is a drop-in for ``from joblib import Parallel, delayed``.
+This module only re-exports; importing it starts nothing.
+"""
+
+from pardo._config import cpu_count, parallel_backend, parallel_config
+from pardo._errors import (
+    PardoError,
+    RemoteTraceback,
+    TaskError,
+    TaskPicklingError,
+    TaskTimeout,
+    TaskTimeoutError,
+    TerminatedWorkerError,
+    TimeoutError,
+    WorkerDiedError,
+)
+from pardo._parallel import Parallel
+from pardo._task import delayed
+from pardo._util import effective_n_jobs
+from pardo.backends import Backend, register_parallel_backend
+
+ParallelBackendBase = Backend
+
+__all__ = [
+    "Backend",
+    "Parallel",
+    "ParallelBackendBase",
+    "PardoError",
+    "RemoteTraceback",
+    "TaskError",
+    "TaskPicklingError",
+    "TaskTimeout",
+    "TaskTimeoutError",
+    "TerminatedWorkerError",
+    "TimeoutError",
+    "WorkerDiedError",
+    "cpu_count",
+    "delayed",
+    "effective_n_jobs",
+    "parallel_backend",
+    "parallel_config",
+    "register_parallel_backend",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,94 @@
+"""How many tasks go in the next batch: a pure policy fed with measured batch durations.
+
+``AutoBatcher`` starts at one task per batch and aims at batches of ``target`` seconds. It keeps a
+smoothed estimate of the time per task (batches of any size count, since the estimate is per task),
+grows at most 2x the size it has actually measured per step, and shrinks at once when a batch runs
+far too long. ``tail_size`` splits what is left at the end so that no worker idles while another
+runs one huge last batch (guided self-scheduling: each batch takes at most 1/(2*n_jobs) of the rest).
+
+Nothing here reads a clock, prints or knows about ``Parallel``; callers pass durations in, or inject
+``clock`` and use ``start``/``finish``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+__all__ = ["AutoBatcher", "FixedBatcher", "tail_size"]
+
+#: Smoothing of the per-task time estimate (weight of the newest sample). Set with
+#: benchmarks/bench_overhead.py "skewed": 0.5 follows a change in task duration within two
+#: batches without letting one heavy-tailed batch halve the size twice in a row.
+SMOOTHING = 0.5
+#: A batch outside [target / BAND, target * BAND] seconds changes the size; inside it, the size
+#: stays put, so batch sizes do not oscillate.
+BAND = 2.5
+
+
+class AutoBatcher:
+    """Adaptive batch size. ``size`` is the size to use for the next batch."""
+
+    def __init__(
+        self,
+        target: float = 0.5,
+        max_size: int = 1 << 20,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if target <= 0:
+            msg = f"target batch duration must be > 0 seconds, got {target!r}"
+            raise ValueError(msg)
+        self.target = target
+        self.max_size = max_size
+        self.size = 1
+        self.per_task: float | None = None
+        self._clock = clock
+
+    def start(self) -> float:
+        """A timestamp to hand back to ``finish`` (for callers without worker-side timings)."""
+        return self._clock()
+
+    def finish(self, started: float, size: int) -> None:
+        """Record a batch of ``size`` tasks dispatched at ``started`` and completed now."""
+        self.record(size, self._clock() - started)
+
+    def record(self, size: int, seconds: float) -> None:
+        """Learn from a completed batch of ``size`` tasks that ran ``seconds``."""
+        if size <= 0:
+            return
+        sample = max(seconds, 0.0) / size
+        if self.per_task is None:
+            self.per_task = sample
+        else:
+            self.per_task += SMOOTHING * (sample - self.per_task)
+        wanted = self.target / self.per_task if self.per_task > 0 else float(self.max_size)
+        if seconds < self.target / BAND:
+            grown = min(2 * size, wanted)
+            self.size = max(self.size, int(grown))
+        elif seconds > self.target * BAND:
+            self.size = min(self.size, max(int(wanted), 1))
+        self.size = max(1, min(self.size, self.max_size))
+
+
+class FixedBatcher:
+    """The same batch size every time (``batch_size=<int>``); same interface as ``AutoBatcher``."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def start(self) -> float:
+        return 0.0
+
+    def finish(self, started: float, size: int) -> None:
+        pass
+
+    def record(self, size: int, seconds: float) -> None:
+        pass
+
+
+def tail_size(size: int, remaining: int | None, n_jobs: int) -> int:
+    """Cap ``size`` so a batch takes at most 1/(2*n_jobs) of the ``remaining`` tasks (if known)."""
+    if remaining is None:
+        return size
+    return max(1, min(size, math.ceil(remaining / (2 * n_jobs))))

@@ -1,0 +1,107 @@
+"""Every exception pardo raises, and the two marker values it can put in a result slot.
+
+The tree::
+
+    Exception
+    ├── PardoError                      base of pardo's own errors
+    │   ├── WorkerDiedError             a worker process died while running a task
+    │   │      (also a concurrent.futures.process.BrokenProcessPool, as joblib's
+    │   │       TerminatedWorkerError is; that name is an alias)
+    │   ├── TaskTimeoutError            a task ran past ``task_timeout`` (also builtins.TimeoutError)
+    │   └── TaskPicklingError           a task or its result could not be pickled
+    │          (also pickle.PicklingError)
+    ├── TimeoutError                    ``Parallel(timeout=...)`` expired; subclass of both
+    │      multiprocessing.TimeoutError (what joblib raises) and builtins.TimeoutError
+    └── RemoteTraceback                 carries a worker's formatted traceback as ``__cause__``
+
+    TaskError, TaskTimeout              not exceptions: values placed in a result slot by
+                                        ``on_error="collect"`` / ``on_timeout="return"``
+
+A task's own exception is never wrapped: it is re-raised with its original type, the remote
+traceback as ``__cause__`` and a note (PEP 678) naming the task.
+"""
+
+from __future__ import annotations
+
+import builtins
+import multiprocessing
+import pickle
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+__all__ = [
+    "PardoError",
+    "RemoteTraceback",
+    "TaskError",
+    "TaskPicklingError",
+    "TaskTimeout",
+    "TaskTimeoutError",
+    "TerminatedWorkerError",
+    "TimeoutError",
+    "WorkerDiedError",
+]
+
+
+class PardoError(Exception):
+    """Base class of the errors pardo itself raises."""
+
+
+class WorkerDiedError(PardoError, BrokenProcessPool):
+    """A worker process died (killed, crashed, out of memory) while it held tasks."""
+
+
+#: joblib's name for the same failure, so ``except TerminatedWorkerError`` keeps working.
+TerminatedWorkerError = WorkerDiedError
+
+
+class TaskTimeoutError(PardoError, builtins.TimeoutError):
+    """A task ran longer than ``task_timeout`` seconds."""
+
+
+class TaskPicklingError(PardoError, pickle.PicklingError):
+    """A task (its function or arguments) or its result could not be pickled."""
+
+
+class TimeoutError(multiprocessing.TimeoutError, builtins.TimeoutError):  # noqa: A001
+    """No result arrived within ``Parallel(timeout=...)`` seconds."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, attached as ``__cause__``."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+@dataclass(frozen=True)
+class TaskError:
+    """Placed in a failed task's result slot when ``on_error="collect"``.
+
+    Attributes:
+        index: the task's position in the input.
+        exception: the exception the task raised (its ``__cause__`` holds the remote traceback).
+        traceback: the formatted remote traceback.
+    """
+
+    index: int
+    exception: BaseException
+    traceback: str
+
+    def __bool__(self) -> bool:
+        # A failed slot reads as false, so ``[r for r in out if r]`` keeps the successes.
+        return False
+
+
+@dataclass(frozen=True)
+class TaskTimeout:
+    """Placed in a task's result slot when it ran past ``task_timeout`` and ``on_timeout="return"``."""
+
+    index: int
+    seconds: float
+
+    def __bool__(self) -> bool:
+        return False

@@ -1,0 +1,236 @@
+"""``Parallel``: validate the arguments, resolve them against the config, open a backend, run.
+
+Everything that happens per task lives in ``pardo._dispatch``; this module only decides *what*
+runs *where*, and whether the caller gets a list or an iterator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from pardo import _config
+from pardo._batching import AutoBatcher, FixedBatcher
+from pardo._dispatch import Dispatch
+from pardo._options import Default, Options, resolve_backend
+from pardo._progress import CallReporter
+from pardo._task import Batch, Task
+from pardo.backends import Backend
+
+__all__ = ["Parallel", "ParallelResults"]
+
+T = TypeVar("T")
+
+
+class Parallel:
+    """Run ``(func, args, kwargs)`` tasks in parallel; joblib's ``Parallel``, same arguments.
+
+    Args:
+        n_jobs: workers; None = from ``parallel_config``, else 1; -1 = all CPUs, -2 = all but one.
+        backend: "loky" (default), "multiprocessing", "threading", "sequential", "dask", a name
+            given to ``register_parallel_backend``, or a ``Backend`` instance.
+        return_as: "list", "generator" (input order, lazy) or "generator_unordered".
+        verbose: 0 silent; higher prints joblib-format progress lines (>= 50 to stdout).
+        timeout: seconds to wait for the next result before raising ``TimeoutError``.
+        pre_dispatch: batches kept in flight: an int, "all", or an expression like "3 * n_jobs".
+        batch_size: tasks per batch, or "auto" (adapts to the measured task duration).
+        temp_folder, max_nbytes, mmap_mode: memmapping of large numpy arrays (process backends).
+        prefer: "threads" or "processes": a hint used when no backend is set.
+        require: "sharedmem" forces a thread-based backend.
+        progress: True for a progress bar, or a callable ``(n_done, n_total)``, or a tqdm-like.
+        task_timeout: seconds a single task may run (process backends); see ``on_timeout``.
+        on_timeout: "raise" or "return" (the slot holds ``TaskTimeout``).
+        retries: extra attempts for a failed task; ``retry_on`` says which failures qualify.
+        on_error: "raise" (default) or "collect" (the slot holds ``TaskError``).
+        **backend_kwargs: passed to the backend (``initializer``, ``initargs``, ...).
+
+    Use ``with Parallel(...) as p:`` to keep one pool (and temp folder) for several calls.
+    """
+
+    def __init__(
+        self,
+        n_jobs: int | None = Default(None),  # type: ignore[assignment]
+        backend: str | Backend | None = Default(None),  # type: ignore[assignment]
+        return_as: str = "list",
+        verbose: int = Default(0),  # type: ignore[assignment]
+        timeout: float | None = None,
+        pre_dispatch: int | str = "2 * n_jobs",
+        batch_size: int | str = "auto",
+        temp_folder: str | None = Default(None),  # type: ignore[assignment]
+        max_nbytes: int | str | None = Default("1M"),  # type: ignore[assignment]
+        mmap_mode: str | None = Default("r"),  # type: ignore[assignment]
+        prefer: str | None = Default(None),  # type: ignore[assignment]
+        require: str | None = Default(None),  # type: ignore[assignment]
+        *,
+        progress: Any = None,
+        task_timeout: float | None = None,
+        on_timeout: str = "raise",
+        retries: int = 0,
+        retry_on: tuple[type[BaseException], ...] | None = None,
+        on_error: str = "raise",
+        **backend_kwargs: Any,
+    ) -> None:
+        self._options = Options.from_arguments(locals())
+        config = _config.get_config()
+        self.n_jobs = self._options.setting("n_jobs", config, None)
+        self.backend = self._options.setting("backend", config, None)
+        self.return_as = return_as
+        self.verbose = self._options.setting("verbose", config, 0)
+        self.timeout = timeout
+        self.pre_dispatch = pre_dispatch
+        self.batch_size = batch_size
+        self.n_completed_tasks = 0
+        self.n_dispatched_tasks = 0
+        self._managed: Backend | None = None
+        self._running = False
+        self._reporter: CallReporter | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_jobs={self.n_jobs})"
+
+    def __enter__(self) -> Parallel:
+        self._managed, _ = self._open_backend()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        backend, self._managed = self._managed, None
+        if backend is not None:
+            backend.terminate()
+
+    def print_progress(self) -> None:
+        """Report progress (called after each completed batch); recipes override this."""
+        if self._reporter is not None:
+            self._reporter.report(self.n_completed_tasks, self.n_dispatched_tasks)
+
+    def _open_backend(self) -> tuple[Backend, int]:
+        config = _config.get_config()
+        backend, n_jobs = resolve_backend(self._options, config)
+        n_jobs = backend.configure(n_jobs, self._options.call_settings(config))
+        return backend, n_jobs
+
+    def __call__(self, iterable: Iterable[Task]) -> Any:
+        """Run every task of ``iterable``; a list, or an iterator for the generator modes."""
+        if self._running:
+            msg = (
+                "This Parallel instance is already running: finish or close the generator of "
+                "the previous call before starting another one."
+            )
+            raise RuntimeError(msg)
+        self._running = True
+        try:
+            results = self._start(iterable)
+        except BaseException:
+            self._running = False
+            raise
+        if self.return_as == "list":
+            return results.to_list()
+        return results
+
+    def _start(self, iterable: Iterable[Task]) -> ParallelResults[Any]:
+        managed = self._managed
+        if managed is not None:
+            settings = self._options.call_settings(_config.get_config())
+            backend, n_jobs = managed, managed.configure(managed.n_jobs, settings)
+        else:
+            backend, n_jobs = self._open_backend()
+        try:
+            dispatch = self._dispatch(backend, n_jobs, iterable)
+        except BaseException:
+            if managed is None:
+                backend.terminate()
+            raise
+        return ParallelResults(self._run(dispatch, backend, managed is None))
+
+    def _dispatch(self, backend: Backend, n_jobs: int, iterable: Iterable[Task]) -> Dispatch:
+        options = self._options
+        total = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
+        self.n_completed_tasks = self.n_dispatched_tasks = 0
+        self._reporter = CallReporter(options, backend, n_jobs, total, on_change=self._progressed)
+        nested_name, nested_jobs = backend.get_nested_backend()
+        nested = dict(_config.get_config())
+        if nested_name:
+            nested = {"backend": nested_name, "nesting_level": backend.nesting_level + 1}
+            if nested_jobs is not None:
+                nested["n_jobs"] = nested_jobs
+        context = options.capture_context()
+        keep_going = options.faults.collect
+
+        def make_batch(tasks: list[Task], start: int) -> Batch:
+            return Batch(tasks, start, nested, keep_going, context)
+
+        batcher: AutoBatcher | FixedBatcher
+        if options.batch_size == "auto":
+            batcher = AutoBatcher(target=backend.batch_target)
+        else:
+            batcher = FixedBatcher(int(options.batch_size))
+        backend.start_call()
+        return Dispatch(
+            backend,
+            iter(iterable),
+            n_jobs=n_jobs,
+            total=total,
+            max_in_flight=options.max_in_flight(n_jobs),
+            batcher=batcher,
+            ordered=self.return_as != "generator_unordered",
+            timeout=options.timeout if backend.supports_timeout else None,
+            make_batch=make_batch,
+            faults=options.faults,
+            reporter=self._reporter,
+        )
+
+    def _progressed(self, n_completed: int, n_dispatched: int) -> None:
+        self.n_completed_tasks = n_completed
+        self.n_dispatched_tasks = n_dispatched
+        self.print_progress()
+
+    def _run(self, dispatch: Dispatch, backend: Backend, owns_backend: bool) -> Iterator[Any]:
+        reporter = self._reporter
+        ok = False
+        try:
+            dispatch.start()
+            yield None  # primed by ParallelResults: dispatching starts before the first next()
+            yield from dispatch
+            ok = True
+        finally:
+            try:
+                backend.stop_call()
+                if owns_backend:
+                    backend.terminate()
+            finally:
+                self._running = False
+                if reporter is not None:
+                    reporter.close(ok)
+
+
+class ParallelResults(Iterator[T], Generic[T]):
+    """The iterator ``return_as="generator"`` returns; dropping or closing it cancels the rest."""
+
+    def __init__(self, generator: Iterator[T]) -> None:
+        self._generator = generator
+        next(generator)  # run up to the priming yield: the first batches are now in flight
+
+    def to_list(self) -> list[T]:
+        """Every remaining result (without a per-item method call: list mode's fast path)."""
+        return list(self._generator)
+
+    def __iter__(self) -> ParallelResults[T]:
+        return self
+
+    def __next__(self) -> T:
+        return next(self._generator)
+
+    def close(self) -> None:
+        """Stop: cancel the tasks not yet done and release the workers."""
+        close = getattr(self._generator, "close", None)
+        if close is not None:
+            close()
+
+    def __del__(self) -> None:
+        self.close()
+

@@ -1,0 +1,131 @@
+"""Tasks and batches: ``delayed`` builds a task, a ``Batch`` runs several of them in a worker.
+
+A task is joblib's plain ``(func, args, kwargs)`` triple, so code that builds or rewrites triples by
+hand (scikit-learn does) keeps working. A ``Batch`` is the unit a backend runs: a picklable callable
+that runs its tasks in order under the nested configuration and reports, per batch, the results,
+any failures with their remote tracebacks, the time it took and the worker's pid.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeVar
+
+from pardo import _config
+
+__all__ = ["Batch", "BatchResult", "Failure", "Task", "delayed"]
+
+R = TypeVar("R")
+
+Task = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def delayed(function: Callable[..., R]) -> Callable[..., Task]:
+    """Wrap ``function`` so that calling it returns the task ``(function, args, kwargs)``.
+
+    Example:
+        ``Parallel(n_jobs=2)(delayed(pow)(x, 2) for x in range(10))``
+    """
+
+    def delayed_function(*args: Any, **kwargs: Any) -> Task:
+        return function, args, kwargs
+
+    try:
+        delayed_function = functools.wraps(function)(delayed_function)
+    except AttributeError:  # callables without __name__ (some C objects) are fine unwrapped
+        pass
+    return delayed_function
+
+
+class Failure(NamedTuple):
+    """One task that raised: its index in the batch, the exception and the formatted traceback."""
+
+    offset: int
+    exception: BaseException
+    traceback: str
+
+
+class BatchResult(NamedTuple):
+    """What a batch sends back. ``results[i]`` is None where ``failures`` names offset ``i``."""
+
+    results: list[Any]
+    failures: list[Failure]
+    elapsed: float
+    pid: int
+
+
+#: Context capture: callables that snapshot caller state, paired with ones restoring it in a task.
+Propagator = tuple[Callable[[], Any], Callable[[Any], Any]]
+
+
+class Batch:
+    """A run of consecutive tasks, starting at input index ``start``.
+
+    Args:
+        tasks: the ``(func, args, kwargs)`` triples.
+        start: input index of the first task (for error notes and result order).
+        nested: the configuration tasks see (nested backend, nesting level).
+        keep_going: run the tasks after a failing one too (``on_error="collect"``).
+        context: snapshots from context propagators, restored around the tasks.
+    """
+
+    __slots__ = ("context", "keep_going", "nested", "start", "tasks")
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        start: int,
+        nested: dict[str, Any],
+        keep_going: bool = False,
+        context: tuple[tuple[Callable[[Any], Any], Any], ...] = (),
+    ) -> None:
+        self.tasks = tasks
+        self.start = start
+        self.nested = nested
+        self.keep_going = keep_going
+        self.context = context
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.tasks, self.start, self.nested, self.keep_going, self.context)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.tasks, self.start, self.nested, self.keep_going, self.context = state
+
+    def __call__(self) -> BatchResult:
+        token = _config._CONFIG.set(self.nested)
+        restores = [restore(snapshot) for restore, snapshot in self.context]
+        begin = time.perf_counter()
+        try:
+            results, failures = self._run()
+        finally:
+            for undo in reversed(restores):
+                if callable(undo):
+                    undo()
+            _config._CONFIG.reset(token)
+        return BatchResult(results, failures, time.perf_counter() - begin, os.getpid())
+
+    def _run(self) -> tuple[list[Any], list[Failure]]:
+        results: list[Any] = []
+        append = results.append
+        failures: list[Failure] = []
+        tasks = self.tasks
+        while True:
+            try:
+                # The hot loop: one call and one append per task, nothing else.
+                for func, args, kwargs in tasks[len(results) :] if results else tasks:
+                    append(func(*args, **kwargs))
+                return results, failures
+            except Exception as exc:
+                failures.append(Failure(len(results), exc, traceback.format_exc()))
+                if not self.keep_going:
+                    return results, failures
+                append(None)
+                if len(results) == len(tasks):
+                    return results, failures
