@@ -1,0 +1,102 @@
+"""Shared fixtures: the ``backend`` fixture every behaviour test uses, and the leak checks.
+
+Leak checks run around every test: no pardo temp folder, no non-daemon thread and no child
+process that pardo does not keep on purpose (loky's reusable pool and its resource tracker)
+may be left behind.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+BACKENDS = ("sequential", "threading", "loky", "multiprocessing")
+PROCESS_BACKENDS = ("loky", "multiprocessing")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every built-in backend name, one test run each."""
+    return str(request.param)
+
+
+@pytest.fixture(params=PROCESS_BACKENDS)
+def process_backend(request: pytest.FixtureRequest) -> str:
+    """The backends whose workers are separate processes."""
+    return str(request.param)
+
+
+def pardo_temp_folders() -> set[str]:
+    """Every pardo memmap folder that exists now, in the places pardo puts them."""
+    roots = {tempfile.gettempdir(), "/dev/shm"}
+    env = os.environ.get("JOBLIB_TEMP_FOLDER")
+    if env:
+        roots.add(env)
+    found: set[str] = set()
+    for root in roots:
+        found.update(glob.glob(os.path.join(root, "pardo-*")))
+    return found
+
+
+def _kept_on_purpose(proc: psutil.Process) -> bool:
+    """loky's reusable executor workers and resource trackers outlive calls by design."""
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return True
+    return "loky" in cmdline or "resource_tracker" in cmdline or "forkserver" in cmdline
+
+
+def leftover_children() -> list[psutil.Process]:
+    """Children of this process that are neither gone nor kept on purpose."""
+    me = psutil.Process()
+    out = []
+    for child in me.children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                child.wait(timeout=0)
+                continue
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            continue
+        if not _kept_on_purpose(child):
+            out.append(child)
+    return out
+
+
+def _wait_for(condition: object, seconds: float = 5.0) -> bool:
+    """Poll ``condition()`` until true or ``seconds`` pass (workers take a moment to exit)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if condition():  # type: ignore[operator]
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves temp folders, non-daemon threads or stray child processes."""
+    folders_before = pardo_temp_folders()
+    threads_before = {t.ident for t in threading.enumerate()}
+    yield
+    new_folders = pardo_temp_folders() - folders_before
+    assert not new_folders, f"temp folders left behind: {sorted(new_folders)}"
+
+    def no_new_threads() -> bool:
+        return not [
+            t
+            for t in threading.enumerate()
+            if t.ident not in threads_before and not t.daemon and t.is_alive()
+        ]
+
+    assert _wait_for(no_new_threads), f"threads left running: {threading.enumerate()}"
+    assert _wait_for(lambda: not leftover_children()), f"processes left: {leftover_children()}"
