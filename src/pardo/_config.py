@@ -51,7 +51,7 @@ def check_n_jobs(n_jobs: object) -> int | None:
         msg = f"n_jobs must be an int or None, got {n_jobs!r}"
         raise ValueError(msg)
     try:
-        value = int(n_jobs)  # type: ignore[call-overload]
+        value: int = int(n_jobs)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         msg = f"n_jobs could not be converted to int: {n_jobs!r} (use a non-zero int or None)"
         raise ValueError(msg) from None
@@ -100,7 +100,7 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
 _UNSET: Any = object()
 
 
-class parallel_config:  # noqa: N801 - joblib's public name
+class parallel_config:
     """Set defaults for every ``Parallel`` created inside the ``with`` block (this thread only).
 
     Args:
@@ -171,7 +171,7 @@ class parallel_config:  # noqa: N801 - joblib's public name
             self._token = None
 
 
-class parallel_backend(parallel_config):  # noqa: N801 - joblib's public name
+class parallel_backend(parallel_config):
     """Older form of ``parallel_config``: ``n_jobs`` defaults to -1; yields ``(backend, n_jobs)``."""
 
     def __init__(

@@ -62,7 +62,7 @@ class TaskPicklingError(PardoError, pickle.PicklingError):
     """A task (its function or arguments) or its result could not be pickled."""
 
 
-class TimeoutError(multiprocessing.TimeoutError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(multiprocessing.TimeoutError, builtins.TimeoutError):
     """No result arrived within ``Parallel(timeout=...)`` seconds."""
 
 

@@ -22,7 +22,7 @@ _MAX_VALUE = 1e9
 def _eval(node: ast.AST, names: Mapping[str, float]) -> float:
     if isinstance(node, ast.Expression):
         return _eval(node.body, names)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return float(node.value)
     if isinstance(node, ast.Name) and node.id in names:
         return float(names[node.id])

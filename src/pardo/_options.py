@@ -68,8 +68,10 @@ class Options:
 
     @classmethod
     def from_arguments(cls, args: Mapping[str, Any]) -> Options:
-        configurable = ("n_jobs", "backend", "verbose", "temp_folder", "max_nbytes", "mmap_mode")
-        configurable += ("prefer", "require")
+        configurable = (
+            *("n_jobs", "backend", "verbose", "temp_folder"),
+            *("max_nbytes", "mmap_mode", "prefer", "require"),
+        )
         given = {k: args[k] for k in configurable if not isinstance(args[k], Default)}
         validate_settings({k: v for k, v in given.items() if k != "backend"})
         _choice("return_as", args["return_as"], _RETURN_AS)

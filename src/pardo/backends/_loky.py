@@ -6,6 +6,8 @@ The pool outlives a call on purpose (starting workers costs ~0.3 s), but only fo
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, ClassVar
@@ -31,6 +33,16 @@ class LokyBackend(Backend):
 
     _executor: Any = None
     _memmap: MemmapContext | None = None
+
+    def effective_n_jobs(self, n_jobs: int) -> int:
+        if self.nesting_level > 0 and threading.current_thread() is not threading.main_thread():
+            # A process pool started from inside a thread-backend task would multiply workers.
+            warnings.warn(
+                "Loky-backed parallel loops cannot be nested below threads, setting n_jobs=1",
+                stacklevel=3,
+            )
+            return 1
+        return super().effective_n_jobs(n_jobs)
 
     def configure(self, n_jobs: int, settings: CallSettings) -> int:
         from loky import get_reusable_executor

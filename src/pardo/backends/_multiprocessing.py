@@ -91,8 +91,8 @@ class MultiprocessingBackend(Backend):
             if code not in (None, 0):
                 how = f"signal {-code}" if code < 0 else f"exit code {code}"
                 msg = (
-                    f"a worker process (pid {process.pid}) died with {how}; check for out-of-memory "
-                    "kills (dmesg), crashes in native code, or calls to os._exit/sys.exit in tasks"
+                    f"a worker process (pid {process.pid}) died with {how}; check for "
+                    "out-of-memory kills (dmesg), crashes in native code, or os._exit in tasks"
                 )
                 return WorkerDiedError(msg)
         return None

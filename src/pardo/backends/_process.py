@@ -81,7 +81,8 @@ def run_encoded(payload: bytes) -> bytes:
             _dumps(failure.exception, None)
         except Exception:
             exc = failure.exception
-            failure = Failure(failure.offset, PardoError(f"{type(exc).__name__}: {exc}"), failure.traceback)
+            stand_in = PardoError(f"{type(exc).__name__}: {exc}")
+            failure = Failure(failure.offset, stand_in, failure.traceback)
         failures.append(failure)
     results = result.results
     for offset, value in enumerate(results):
