@@ -44,8 +44,14 @@ def pardo_temp_folders() -> set[str]:
     return found
 
 
+#: Pids of processes a session fixture keeps alive on purpose (the dask test cluster's workers).
+KEPT_PIDS: set[int] = set()
+
+
 def _kept_on_purpose(proc: psutil.Process) -> bool:
     """loky's reusable executor workers and resource trackers outlive calls by design."""
+    if proc.pid in KEPT_PIDS:
+        return True
     try:
         cmdline = " ".join(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):

@@ -10,29 +10,43 @@ Data flow of one call::
 At most ``max_in_flight`` batches are submitted and not yet handed back, so a lazy input is read
 only as fast as results are consumed. The loop runs in the caller's thread; the only other thread
 it talks to is whichever resolves the Futures, through the queue. Any exception (a task's, the
-input's, a timeout, Ctrl-C, ``GeneratorExit`` from a dropped generator) aborts the backend before
-it propagates, so no batch keeps running behind the caller's back.
+input's, a timeout, Ctrl-C or SIGTERM, ``GeneratorExit`` from a dropped generator) aborts the
+backend before it propagates, so no batch keeps running behind the caller's back.
+
+Faults (policy: ``pardo._faults``): a failed task is retried alone, as a piece of its batch
+(``pardo._inflight`` reassembles pieces). A dead worker and a task killed for ``task_timeout``
+both end in ``_recover``: the status board names the batch each dead worker held, every batch
+the pool lost is judged, the pool is rebuilt, and innocent batches restart without a new attempt.
 """
 
 from __future__ import annotations
 
 import queue
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
+from pardo import _faults
 from pardo._batching import AutoBatcher, FixedBatcher, tail_size
-from pardo._errors import TaskError, TimeoutError, WorkerDiedError
+from pardo._errors import TaskError, TimeoutError
 from pardo._faults import FaultPolicy, annotate
+from pardo._inflight import InFlight, Sent
+from pardo._interrupt import TermGuard
 from pardo._task import Batch, BatchResult, Task
 from pardo.backends import Backend
+from pardo.backends._base import WorkerDeath
 
 __all__ = ["Dispatch", "Reporter"]
 
-#: Seconds between checks for dead workers while waiting (only matters when nothing completes).
+#: Seconds between checks for dead workers and overdue tasks (also while results keep coming).
 POLL_SECONDS = 0.1
+#: Pool breakages in a row with no task to blame before giving up: a crashing initializer or
+#: something killing idle workers would otherwise rebuild the pool forever.
+MAX_UNBLAMED = 3
 
 
 class Reporter(Protocol):
@@ -41,13 +55,6 @@ class Reporter(Protocol):
     def progress(self, n_completed: int, n_dispatched: int, input_done: bool) -> None: ...
 
     def batch_size_changed(self, size: int, seconds: float) -> None: ...
-
-
-class _Sent(NamedTuple):
-    seq: int
-    batch: Batch
-    started: float
-    attempt: int
 
 
 class Dispatch:
@@ -68,6 +75,9 @@ class Dispatch:
         faults: FaultPolicy,
         reporter: Reporter,
     ) -> None:
+        faults.check_backend(backend)
+        if faults.task_timeout is not None:
+            batcher = FixedBatcher(1)  # the board times batches: a batch of one times its task
         self._backend = backend
         self._tasks = tasks
         self._n_jobs = n_jobs
@@ -81,30 +91,37 @@ class Dispatch:
         self._faults = faults
         self._reporter = reporter
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-        self._sent: dict[Future[Any], _Sent] = {}
+        self._flight = InFlight(backend, make_batch, self._done)
+        self._sent = self._flight.sent
         self._buffer: list[Task] = []
         self._exhausted = False
-        self._n_taken = 0
-        self._n_completed = 0
-        self._next_seq = 0
+        self._n_taken = self._n_completed = self._next_seq = self._next_out = 0
         self._ready: dict[int, list[Any]] = {}
-        self._next_out = 0
+        self._completed: deque[tuple[int, list[Any]]] = deque()  # settled by _recover
+        self._unblamed, self._recovering = 0, False  # recovering: batches taken off a broken pool
+        self._next_poll = 0.0
+        self._guard = TermGuard()
 
     def start(self) -> None:
         """Submit the first batches (before the caller asks for a result)."""
+        self._guard.install()
         try:
             self._fill()
         except BaseException:
-            self.abort()
+            self.close()
             raise
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            while self._sent or self._ready:
+            while True:
                 if self._ordered and self._next_out in self._ready:
                     yield from self._ready.pop(self._next_out)
                     self._next_out += 1
                     continue
+                if not self._sent and not self._completed:
+                    self._fill()  # results handed out while _ready was full left room
+                    if not self._sent:
+                        break
                 seq, results = self._wait_one()
                 self._fill()
                 if self._ordered:
@@ -114,13 +131,24 @@ class Dispatch:
         except BaseException:
             self.abort()
             raise
+        finally:
+            self._guard.restore()
 
     def abort(self) -> None:
         """Stop the backend's work now (also called when the caller drops the generator)."""
         self._exhausted = True
-        if self._sent:
-            self._sent.clear()
+        self._completed.clear()
+        if self._sent or self._recovering:
+            self._flight.clear()
+            self._recovering = False
             self._backend.abort_everything()
+
+    def close(self) -> None:
+        """End of the call, however it ends: stop what still runs, put SIGTERM's handler back."""
+        try:
+            self.abort()
+        finally:
+            self._guard.restore()
 
     # -- dispatching ------------------------------------------------------------------------
 
@@ -131,7 +159,8 @@ class Dispatch:
                 break
             start = self._n_taken
             self._n_taken += len(tasks)
-            self._submit(self._make_batch(tasks, start), attempt=1)
+            self._next_seq += 1
+            self._flight.submit(self._make_batch(tasks, start), self._next_seq - 1, 1, 0)
         self._reporter.progress(self._n_completed, self._n_taken, self._exhausted)
 
     def _take(self) -> list[Task]:
@@ -149,86 +178,122 @@ class Dispatch:
         tasks, self._buffer = self._buffer[:size], self._buffer[size:]
         return tasks
 
-    def _submit(self, batch: Batch, attempt: int) -> None:
-        seq = self._next_seq
-        self._next_seq += 1
-        future = self._backend.submit(batch)
-        self._sent[future] = _Sent(seq, batch, self._batcher.start(), attempt)
-        future.add_done_callback(self._done.put)
-
     # -- collecting -------------------------------------------------------------------------
 
     def _wait_one(self) -> tuple[int, list[Any]]:
-        """Block until one batch is done; return its seq and its results (slots for failures)."""
+        """Block until one batch's results are complete; return its seq and its results."""
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        while True:
-            wait = POLL_SECONDS
-            if deadline is not None:
-                wait = min(wait, max(deadline - time.monotonic(), 0.0))
+        while not self._completed:
+            now = time.monotonic()
+            if now >= self._next_poll:
+                self._poll(now)
+                continue
+            if deadline is not None and now >= deadline:
+                msg = f"no result within timeout={self._timeout} s (Parallel(timeout=...))"
+                raise TimeoutError(msg)
+            wait = self._next_poll if deadline is None else min(self._next_poll, deadline)
             try:
-                future = self._done.get(timeout=wait)
+                future = self._done.get(timeout=wait - now)
             except queue.Empty:
-                self._check_stalled(deadline)
                 continue
             sent = self._sent.pop(future, None)
-            if sent is None:  # resubmitted or aborted meanwhile
-                continue
-            outcome = self._settle(future, sent)
-            if outcome is not None:
-                return sent.seq, outcome
+            if sent is not None:  # else: it was resubmitted or aborted meanwhile
+                results = self._settle(future, sent)
+                if results is not None:
+                    return sent.seq, results
+        return self._completed.popleft()
 
-    def _check_stalled(self, deadline: float | None) -> None:
-        died = self._backend.check_workers()
-        if died is not None:
-            lost = sorted(s.batch.start for s in self._sent.values())
-            raise WorkerDiedError(f"{died} while running tasks starting at {lost}") from died
-        if deadline is not None and time.monotonic() >= deadline:
-            msg = f"no result within timeout={self._timeout} s (Parallel(timeout=...))"
-            raise TimeoutError(msg)
-        self._faults.check_running(self._sent.values(), self._resubmit)
+    def _poll(self, now: float) -> None:
+        self._next_poll = now + POLL_SECONDS
+        if not self._sent:
+            return
+        deaths = self._backend.check_workers()
+        if deaths:
+            self._recover(deaths)
+        elif self._faults.task_timeout is not None:
+            self._enforce_task_timeout(now, self._faults.task_timeout)
 
-    def _settle(self, future: Future[Any], sent: _Sent) -> list[Any] | None:
-        """Results of a finished batch, or None when it was handed back for another attempt."""
+    def _enforce_task_timeout(self, now: float, limit: float) -> None:
+        starts = {sent.batch.start for sent in self._sent.values()}
+        late = _faults.overdue(self._backend.running(), starts, now, limit)
+        if late:
+            for pid in late:
+                self._backend.kill_worker(pid)
+            deaths = [WorkerDeath(pid, _faults.KILLED) for pid in late]
+            self._recover(deaths, timed_out=dict(late.values()))
+
+    def _settle(self, future: Future[Any], sent: Sent) -> list[Any] | None:
+        """Results of a finished batch, or None while some of its seq's results are missing."""
         try:
             result: BatchResult = future.result()
+        except BrokenProcessPool:
+            self._recover(self._backend.check_workers(), trigger=sent)
+            return None
         except BaseException as exc:
             if self._faults.should_retry(exc, sent.attempt):
-                self._resubmit(sent)
+                self._flight.submit(sent.batch, sent.seq, sent.attempt + 1, sent.base)
                 return None
             raise annotate(exc, sent.batch, sent.attempt) from exc.__cause__
-        size = len(sent.batch)
-        if sent.attempt == 1:
-            old = self._batcher.size
-            self._batcher.record(size, result.elapsed)
-            if self._batcher.size != old:
-                self._reporter.batch_size_changed(self._batcher.size, result.elapsed)
-        results = result.results
+        old = self._batcher.size
+        self._batcher.record(len(sent.batch), result.elapsed)
+        if self._batcher.size != old:
+            self._reporter.batch_size_changed(self._batcher.size, result.elapsed)
         if result.failures:
-            results = self._failed(sent, result)
-            if results is None:
-                return None
-        self._n_completed += size
-        self._reporter.progress(self._n_completed, self._n_taken, self._exhausted)
+            return self._failed(sent, result)
+        return self._counted(self._flight.deliver(sent, result.results))
+
+    def _failed(self, sent: Sent, result: BatchResult) -> list[Any] | None:
+        """Retry the failed tasks the policy allows; raise, or collect, the others."""
+        batch, values = sent.batch, list(result.results)
+        retry: list[tuple[int, int, int]] = []
+        for failure in result.failures:
+            exc = failure.exception
+            if self._faults.should_retry(exc, sent.attempt):
+                retry.append((failure.offset, 1, sent.attempt + 1))
+                continue
+            annotate(exc, batch, sent.attempt, failure.offset, failure.traceback, result.pid)
+            if not self._faults.collect:
+                raise exc
+            values[failure.offset] = TaskError(batch.start + failure.offset, exc, failure.traceback)
+        if not retry:
+            return self._counted(self._flight.deliver(sent, values))
+        after = retry[0][0] + 1
+        if not self._faults.collect and after < len(batch):  # the tasks it stopped before
+            retry.append((after, len(batch) - after, 1))
+        return self._counted(self._flight.split(sent, values, retry))
+
+    def _counted(self, results: list[Any] | None) -> list[Any] | None:
+        if results is not None:
+            self._n_completed += len(results)
+            self._reporter.progress(self._n_completed, self._n_taken, self._exhausted)
         return results
 
-    def _failed(self, sent: _Sent, result: BatchResult) -> list[Any] | None:
-        failure = result.failures[0]
-        exc = failure.exception
-        if self._faults.should_retry(exc, sent.attempt):
-            self._resubmit(sent)
-            return None
-        annotate(exc, sent.batch, sent.attempt, failure.offset, failure.traceback, result.pid)
-        if not self._faults.collect:
-            raise exc
-        slots = list(result.results)
-        for fail in result.failures:
-            index = sent.batch.start + fail.offset
-            slots[fail.offset] = TaskError(index, fail.exception, fail.traceback)
-        return slots
+    # -- recovering from dead workers -------------------------------------------------------
 
-    def _resubmit(self, sent: _Sent) -> None:
-        """Run ``sent``'s batch again under the same seq (its results replace the lost ones)."""
+    def _recover(
+        self,
+        deaths: list[WorkerDeath],
+        trigger: Sent | None = None,
+        timed_out: dict[int, float] | None = None,
+    ) -> None:
+        """Workers died: judge each batch the pool lost, rebuild the pool, resubmit the rest."""
+        self._recovering = True
+        losses = _faults.losses(self._backend.running(), deaths, timed_out or {})
+        lost = self._flight.take_lost(trigger)
+        self._unblamed = 0 if losses else self._unblamed + 1
+        if self._unblamed > MAX_UNBLAMED:
+            raise _faults.unblamed_error(deaths, [sent.batch for sent in lost])
+        judge = self._faults.judge
+        verdicts = [
+            (sent, judge(sent.batch, sent.attempt, losses.get(sent.batch.start, _faults.INNOCENT)))
+            for sent in lost
+        ]
+        for _, verdict in verdicts:
+            if verdict.kind == _faults.RAISE:
+                raise verdict.value  # before rebuilding: the abort that follows kills it anyway
         self._backend.recover()
-        future = self._backend.submit(sent.batch)
-        self._sent[future] = _Sent(sent.seq, sent.batch, self._batcher.start(), sent.attempt + 1)
-        future.add_done_callback(self._done.put)
+        self._recovering = False
+        for sent, verdict in verdicts:
+            done = self._counted(self._flight.apply(sent, verdict))
+            if done is not None:
+                self._completed.append((sent.seq, done))

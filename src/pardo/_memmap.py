@@ -1,27 +1,300 @@
-"""Large numpy arrays -> memmaps in a private temp folder, shared with process workers (stub)."""
+"""Large numpy arrays -> memmaps in a private temp folder, shared with process workers.
+
+The parent's batch pickler asks ``MemmapContext.reducer_override`` about every object it pickles.
+Arrays above ``max_nbytes`` are written once per context (one call, or one ``with Parallel()``
+block) straight from their buffer to a file, and travel as ``(load_array, (path, ...))``, so
+each worker maps the same pages instead of unpickling a copy. Arrays that already are memmaps of
+a user's file travel by reference (file, offset, shape, strides), views included. In the worker,
+``reduce_result_array`` turns memmaps of pardo's temp files back into ordinary arrays, since the
+files are deleted when the context closes.
+"""
 
 from __future__ import annotations
 
+import errno
+import mmap
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MemmapContext"]
+from pardo import _tempdir
+from pardo._errors import PardoError
+
+__all__ = [
+    "MemmapContext",
+    "TempSpaceError",
+    "load_array",
+    "reduce_result_array",
+    "write_array",
+    "write_order",
+]
+
+#: Bytes copied at a time to write a non-contiguous array: bounds the extra memory of the copy.
+COPY_CHUNK_BYTES = 16 * 1024**2
+#: Highest pickle protocol pardo's batch pickler uses; arrays reduce with out-of-band buffers.
+_PROTOCOL = 5
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+Reduced = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class TempSpaceError(PardoError, OSError):
+    """No room left to write an array for the workers in the temp folder."""
+
+
+def write_order(array: Any) -> str:
+    """The order ``write_array`` stores ``array`` in: F for Fortran-only arrays, else C."""
+    fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
+    return "F" if fortran else "C"
+
+
+def write_array(array: Any, write: Callable[[memoryview], object]) -> str:
+    """Pass ``array``'s bytes to ``write`` (no pickle copy); return the order written, C or F.
+
+    C- or F-contiguous arrays are written from their own buffer in one call; others are copied
+    in C order, ``COPY_CHUNK_BYTES`` at a time.
+    """
+    import numpy as np
+
+    fortran = write_order(array) == "F"
+    if fortran or array.flags.c_contiguous:
+        flat: Any = (array.T if fortran else array).reshape(-1).view(np.uint8)
+        write(memoryview(flat))
+        return "F" if fortran else "C"
+    size = max(COPY_CHUNK_BYTES // max(array.itemsize, 1), 1)
+    flags = ["external_loop", "buffered", "zerosize_ok"]
+    chunks: Any = np.nditer(array, flags=flags, buffersize=size, order="C")  # type: ignore[call-overload]
+    for chunk in chunks:
+        piece: Any = np.ascontiguousarray(chunk).view(np.uint8)
+        write(memoryview(piece))
+    return "C"
+
+
+def load_array(
+    filename: str,
+    dtype: Any,
+    mode: str | None,
+    offset: int,
+    shape: tuple[int, ...],
+    order: str,
+    strides: tuple[int, ...] | None = None,
+    span: int = 0,
+) -> Any:
+    """Open bytes of ``filename`` as an array: a memmap in ``mode``, or read into memory (None).
+
+    With ``strides``, ``offset`` is where the lowest byte of the view lies, ``span`` how many
+    bytes the view reaches, and the first element sits ``-sum(negative extents)`` bytes in.
+    """
+    import numpy as np
+
+    if strides is None:
+        if mode is None:
+            count = int(np.prod(shape, dtype=np.int64))
+            flat = np.fromfile(filename, dtype=dtype, count=count, offset=offset)
+            return flat.reshape(shape, order=order)  # type: ignore[call-overload]
+        return np.memmap(filename, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)  # type: ignore[call-overload]
+    first = -sum(min(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
+    if mode is None:
+        raw = np.fromfile(filename, dtype=np.uint8, count=span, offset=offset)
+        return np.ndarray(shape, dtype, buffer=raw, offset=first, strides=strides).copy()
+    base = np.memmap(filename, dtype=np.uint8, mode=mode, offset=offset, shape=(span,))  # type: ignore[call-overload]
+    view = np.ndarray.__new__(np.memmap, shape, dtype, buffer=base, offset=first, strides=strides)
+    # memmap only copies its file attributes to views made by slicing; set them here.
+    view._mmap, view.filename, view.offset, view.mode = base._mmap, filename, offset, mode
+    return view
+
+
+def _backing_memmap(array: Any, ndarray: Any, memmap_type: Any) -> Any:
+    """The memmap that maps ``array``'s memory from a user's file (and is safe to share), or None.
+
+    A copy-on-write ("c") memmap is not shared: its changes live only in this process.
+    """
+    node: Any = array
+    while isinstance(node, ndarray):
+        if isinstance(node, memmap_type) and isinstance(node.base, mmap.mmap):
+            usable = node.filename is not None and node.mode != "c"
+            return node if usable else None
+        node = node.base
+    return None
+
+
+def _reduce_by_reference(array: Any, root: Any) -> Reduced | None:
+    """Reduce a view of the memmap ``root`` to where its bytes lie in ``root``'s file."""
+    if array.size == 0:
+        return None
+    mode = "r+" if root.mode == "w+" else root.mode
+    filename = os.fspath(root.filename)
+    address = array.__array_interface__["data"][0]
+    from_root = address - root.__array_interface__["data"][0]
+    if array.flags.c_contiguous or array.flags.f_contiguous:
+        order = "C" if array.flags.c_contiguous else "F"
+        args = (filename, array.dtype, mode, root.offset + from_root, array.shape, order)
+        return load_array, args
+    extents = [(n - 1) * s for n, s in zip(array.shape, array.strides, strict=True)]
+    low = sum(e for e in extents if e < 0)
+    span = sum(abs(e) for e in extents) + array.itemsize
+    offset = root.offset + from_root + low
+    args2 = (filename, array.dtype, mode, offset, array.shape, "C", array.strides, span)
+    return load_array, args2
+
+
+def is_pardo_temp(filename: Any) -> bool:
+    """Whether ``filename`` lies in a pardo temp folder (it is deleted when its context closes)."""
+    if not filename:
+        return False
+    folder = os.path.basename(os.path.dirname(os.fspath(filename)))
+    return folder.startswith(_tempdir.FOLDER_PREFIX)
+
+
+def reduce_result_array(obj: Any) -> Any:
+    """Worker side: how a result object is pickled (pardo temp memmaps become plain arrays).
+
+    Runs for every object of every result, so anything but a memmap leaves after one check.
+    """
+    if type(obj).__name__ != "memmap":
+        return NotImplemented
+    np = sys.modules.get("numpy")
+    if np is None or not isinstance(obj, np.memmap):
+        return NotImplemented
+    root = _backing_memmap(obj, np.ndarray, np.memmap)
+    if root is not None and not is_pardo_temp(root.filename):
+        reduced = _reduce_by_reference(obj, root)
+        if reduced is not None:
+            return reduced
+    return obj.view(np.ndarray).__reduce_ex__(_PROTOCOL)
+
+
+def _human(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{nbytes} bytes"  # pragma: no cover - the loop always returns
 
 
 class MemmapContext:
-    """One temp folder per call or ``with Parallel()`` block; arrays above ``max_nbytes`` go there."""
+    """One temp folder per call or ``with Parallel()`` block; arrays above ``max_nbytes`` go there.
+
+    Folders are created on the first large array (a call without one touches no disk) and
+    removed by ``close``, or at interpreter exit if ``close`` never ran.
+    """
 
     def __init__(self, temp_folder: str | None, max_nbytes: int | None, mmap_mode: str | None):
         self.temp_folder = temp_folder
         self.max_nbytes = max_nbytes
-        self.mmap_mode = mmap_mode
+        self.mmap_mode = "r+" if mmap_mode == "w+" else mmap_mode
+        self._types: tuple[type, ...] = ()  # (ndarray, memmap) once numpy is imported
+        self._written: dict[int, tuple[weakref.ref[Any], Reduced]] = {}
+        self._folders: dict[str, str] = {}
+        self._finalizers: list[weakref.finalize[Any, Any]] = []
+        self._lock = threading.Lock()
+        self._n_files = 0
+
+    @property
+    def folders(self) -> list[str]:
+        """The folders created so far (at most one per root: shared memory, then disk)."""
+        return list(self._folders.values())
 
     def reducer_override(self, obj: Any) -> Any:
-        return NotImplemented
+        """A reduce tuple for arrays this context shares through files, else NotImplemented."""
+        if type(obj) in self._types:
+            return self._reduce_array(obj)
+        if self._types or "numpy" not in sys.modules:
+            return NotImplemented
+        import numpy as np
+
+        self._types = (np.ndarray, np.memmap)
+        return self.reducer_override(obj)
+
+    def _reduce_array(self, array: Any) -> Any:
+        root = _backing_memmap(array, *self._types)
+        if root is not None:
+            reduced = _reduce_by_reference(array, root)
+            return NotImplemented if reduced is None else reduced
+        limit = self.max_nbytes
+        if limit is None or array.nbytes <= limit or array.dtype.hasobject:
+            return NotImplemented
+        with self._lock:
+            entry = self._written.get(id(array))
+            if entry is not None and entry[0]() is array:
+                return entry[1]
+            path, order = self._write(array)
+            reduced = (load_array, (path, array.dtype, self.mmap_mode, 0, array.shape, order))
+            key, written = id(array), self._written
+            ref = weakref.ref(array, lambda _, key=key: written.pop(key, None))  # type: ignore[misc]
+            written[key] = (ref, reduced)
+            return reduced
+
+    def _write(self, array: Any) -> tuple[str, str]:
+        """Write ``array`` to a new file; if shared memory fills up meanwhile, to the disk root."""
+        nbytes = int(array.nbytes)
+        root, chosen = _tempdir.choose_root(self.temp_folder, nbytes)
+        try:
+            return self._write_in(root, array)
+        except OSError as exc:
+            if exc.errno not in _NO_SPACE:
+                raise
+            if chosen or root == _tempdir.disk_root():
+                raise self._no_space(root, nbytes) from exc
+        fallback = _tempdir.disk_root()
+        try:
+            return self._write_in(fallback, array)
+        except OSError as exc:
+            if exc.errno not in _NO_SPACE:
+                raise
+            raise self._no_space(fallback, nbytes) from exc
+
+    def _no_space(self, root: str, nbytes: int) -> TempSpaceError:
+        folder = self._folders.get(root, root)
+        free = _free_bytes(root)
+        msg = (
+            f"no room to write a {_human(nbytes)} array ({nbytes} bytes) for the workers in "
+            f"{folder!r} ({_human(free)} free): free space there, point Parallel(temp_folder=...) "
+            "or $JOBLIB_TEMP_FOLDER at a folder with room, or raise max_nbytes to pickle it"
+        )
+        return TempSpaceError(errno.ENOSPC, msg)
+
+    def _write_in(self, root: str, array: Any) -> tuple[str, str]:
+        folder = self._folders.get(root)
+        if folder is None:
+            folder = _tempdir.make_folder(root)
+            self._folders[root] = folder
+            self._finalizers.append(weakref.finalize(self, _remove_tree, folder))
+        self._n_files += 1
+        path = os.path.join(folder, f"array-{self._n_files}.bin")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with open(fd, "wb") as file:
+                order = write_array(array, file.write)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return path, order
 
     def close(self) -> None:
         """Remove the folder and every file in it."""
+        with self._lock:
+            finalizers, self._finalizers = self._finalizers, []
+            self._written.clear()
+            self._folders.clear()
+        for finalizer in finalizers:
+            finalizer()
 
 
-def reduce_result_array(obj: Any) -> Any:
-    """Worker side: how a result object is pickled (pardo temp memmaps become plain arrays)."""
-    return NotImplemented
+def _free_bytes(root: str) -> int:
+    import shutil
+
+    try:
+        return shutil.disk_usage(root).free
+    except OSError:
+        return 0
+
+
+def _remove_tree(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)

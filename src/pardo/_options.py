@@ -72,7 +72,14 @@ class Options:
             *("n_jobs", "backend", "verbose", "temp_folder"),
             *("max_nbytes", "mmap_mode", "prefer", "require"),
         )
-        given = {k: args[k] for k in configurable if not isinstance(args[k], Default)}
+        # As in joblib, an explicit n_jobs=None or backend=None means "unset" (scikit-learn
+        # passes n_jobs=None through), so the enclosing parallel_config still applies.
+        given = {
+            k: args[k]
+            for k in configurable
+            if not isinstance(args[k], Default)
+            and not (k in ("n_jobs", "backend") and args[k] is None)
+        }
         validate_settings({k: v for k, v in given.items() if k != "backend"})
         _choice("return_as", args["return_as"], _RETURN_AS)
         _choice("on_error", args["on_error"], _ON_ERROR)

@@ -73,7 +73,8 @@ class Parallel:
     ) -> None:
         self._options = Options.from_arguments(locals())
         config = _config.get_config()
-        self.n_jobs = self._options.setting("n_jobs", config, None)
+        # int() as joblib does: n_jobs=2.5 or "2" reads back as 2 (messages and repr show it).
+        self.n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
         self.backend = self._options.setting("backend", config, None)
         self.return_as = return_as
         self.verbose = self._options.setting("verbose", config, 0)
@@ -199,6 +200,7 @@ class Parallel:
             ok = True
         finally:
             try:
+                dispatch.close()  # stops batches still in flight (a generator dropped early)
                 backend.stop_call()
                 if owns_backend:
                     backend.terminate()

@@ -9,6 +9,11 @@ Lifecycle, as ``Parallel`` drives it::
     backend.terminate()                    end of the call, or of the ``with Parallel()`` block
     backend.abort_everything()             on error / Ctrl-C / dropped generator: stop work now
 
+Fault hooks, used by the dispatch loop (process backends implement them; the defaults suit
+in-process backends): ``check_workers`` (polled: which workers died), ``running`` (which batch
+each worker is running, from the status board), ``kill_worker`` (for ``task_timeout``) and
+``recover`` (replace the pool after a death; everything in flight on it is lost).
+
 Backends never see ``Parallel``; what they need arrives as ``CallSettings``.
 """
 
@@ -22,7 +27,15 @@ from typing import Any, ClassVar
 
 from pardo._config import resolve_n_jobs
 
-__all__ = ["Backend", "CallSettings"]
+__all__ = ["Backend", "CallSettings", "WorkerDeath"]
+
+
+@dataclass(frozen=True)
+class WorkerDeath:
+    """A worker process that died: its pid and exit code (negative: killed by that signal)."""
+
+    pid: int
+    exitcode: int | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,7 @@ class Backend(ABC):
     uses_threads: ClassVar[bool] = False
     supports_sharedmem: ClassVar[bool] = False
     supports_timeout: ClassVar[bool] = True
+    #: Whether ``task_timeout`` can be enforced: workers are processes that ``kill_worker`` kills.
     supports_task_timeout: ClassVar[bool] = False
     supports_return_generator: ClassVar[bool] = True
     supports_inner_max_num_threads: ClassVar[bool] = False
@@ -104,12 +118,27 @@ class Backend(ABC):
         """Backend name and n_jobs that tasks see as their default (joblib's nesting rule)."""
         return ("threading" if self.nesting_level == 0 else "sequential"), None
 
-    def recover(self) -> None:
-        """Make ``submit`` work again after a worker died (rebuild a broken pool); else no-op."""
+    def check_workers(self) -> list[WorkerDeath]:
+        """Polled while the dispatch loop waits: workers that died since the pool was built."""
+        return []
 
-    def check_workers(self) -> BaseException | None:
-        """Polled while the dispatch loop waits: an error if a worker died, else None."""
-        return None
+    def running(self) -> dict[int, tuple[int, float]]:
+        """``{worker pid: (first task index, time.monotonic() it began)}`` of running batches.
+
+        Empty when the backend cannot tell (then a death cannot be blamed on one batch).
+        """
+        return {}
+
+    def kill_worker(self, pid: int) -> None:
+        """Kill worker ``pid`` (its task ran past ``task_timeout``); ``recover`` replaces it."""
+        msg = f"{type(self).__name__} cannot kill a worker (pid {pid}): it has no worker processes"
+        raise NotImplementedError(msg)
+
+    def recover(self) -> None:
+        """Replace the pool after a worker died; every batch submitted before is then lost.
+
+        In-process backends have nothing to replace.
+        """
 
     def worker_pids(self) -> list[int]:
         """Pids of live worker processes (empty for in-process backends)."""

@@ -2,6 +2,10 @@
 
 ``multiprocessing.Pool`` quietly replaces a worker that dies and never resolves the task it held,
 so ``check_workers`` (polled by the dispatch loop while it waits) reports such a death instead.
+A death also leaves the pool unsafe: a worker killed while waiting for work holds the task
+queue's lock forever (every other worker then starves, and ``Pool.terminate`` itself blocks on
+that lock). So ``recover`` and ``abort_everything`` kill every worker, free the two locks
+workers take, and only then terminate the pool; ``recover`` then opens a new one.
 """
 
 from __future__ import annotations
@@ -13,20 +17,37 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from pardo._config import cpu_count, env_thread_caps
-from pardo._errors import WorkerDiedError
 from pardo._memmap import MemmapContext
-from pardo.backends._base import Backend, CallSettings
-from pardo.backends._process import decode_result, encode_batch, run_encoded
+from pardo._watch import Board, kill_tree, run_watched
+from pardo.backends._base import Backend, CallSettings, WorkerDeath
+from pardo.backends._process import decode_result, encode_batch
 
 __all__ = ["MultiprocessingBackend", "backend_class"]
 
 
 def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, args: Any) -> None:
     import os
+    import signal
 
+    # A forked worker inherits the parent's handlers; the one pardo installs for SIGTERM during
+    # a call (pardo._interrupt) must not turn Pool.terminate() into a traceback in the worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(env)
     if initializer is not None:
         initializer(*args)
+
+
+def _kill_pool(pool: Any) -> None:
+    """Stop ``pool`` now, whatever state its dead or killed workers left its queues in."""
+    for process in list(pool._pool):
+        kill_tree(process.pid)
+    for lock in (getattr(pool._inqueue, "_rlock", None), getattr(pool._outqueue, "_wlock", None)):
+        if lock is not None:
+            # Held by a dead worker it never gets released; held by nobody, we take it first.
+            lock.acquire(False)
+            lock.release()
+    pool.terminate()
+    pool.join()
 
 
 class MultiprocessingBackend(Backend):
@@ -35,9 +56,14 @@ class MultiprocessingBackend(Backend):
     name: ClassVar[str] = "multiprocessing"
     supports_return_generator: ClassVar[bool] = True
     supports_inner_max_num_threads: ClassVar[bool] = True
+    supports_task_timeout: ClassVar[bool] = True
 
     _pool: Any = None
+    _pool_args: tuple[Any, int, tuple[Any, ...]] | None = None
     _memmap: MemmapContext | None = None
+    _board: Board | None = None
+    #: Every worker process seen in this pool (Pool drops dead ones from its own list).
+    _seen: dict[int, Any]
 
     def effective_n_jobs(self, n_jobs: int) -> int:
         if multiprocessing.current_process().daemon:
@@ -58,8 +84,8 @@ class MultiprocessingBackend(Backend):
                 context = multiprocessing.get_context(context)
             threads = settings.inner_max_num_threads or max(cpu_count() // n, 1)
             init_args = (env_thread_caps(threads), self.initializer, self.initargs)
-            self._pool = context.Pool(n, initializer=_init_worker, initargs=init_args)
-            self._workers = list(self._pool._pool)
+            self._pool_args = (context, n, init_args)
+            self._open_pool()
         if self._memmap is None:
             self._memmap = MemmapContext(settings.temp_folder, settings.max_nbytes, settings.mmap_mode)
         self.n_jobs = n
@@ -76,37 +102,73 @@ class MultiprocessingBackend(Backend):
             except BaseException as exc:
                 future.set_exception(exc)
 
+        payload = encode_batch(batch, override)  # type: ignore[arg-type]
+        if self._board is None:
+            self._board = Board()
         self._pool.apply_async(
-            run_encoded,
-            (encode_batch(batch, override),),  # type: ignore[arg-type]
+            run_watched,
+            (self._board.path, getattr(batch, "start", -1), payload),
             callback=done,
             error_callback=future.set_exception,
         )
         return future
 
-    def check_workers(self) -> BaseException | None:
-        """An error if a worker of this pool died abnormally, else None."""
-        for process in getattr(self, "_workers", ()):
-            code = process.exitcode
-            if code not in (None, 0):
-                how = f"signal {-code}" if code < 0 else f"exit code {code}"
-                msg = (
-                    f"a worker process (pid {process.pid}) died with {how}; check for "
-                    "out-of-memory kills (dmesg), crashes in native code, or os._exit in tasks"
-                )
-                return WorkerDiedError(msg)
-        return None
+    def _open_pool(self) -> None:
+        assert self._pool_args is not None, "configure() sets the pool's arguments"
+        context, n, init_args = self._pool_args
+        self._pool = context.Pool(n, initializer=_init_worker, initargs=init_args)
+        self._seen = {}
+
+    def check_workers(self) -> list[WorkerDeath]:
+        pool = self._pool
+        if pool is None:
+            return []
+        for process in list(pool._pool):
+            self._seen.setdefault(process.pid, process)
+        seen = self._seen.values()
+        deaths = [WorkerDeath(p.pid, p.exitcode) for p in seen if p.exitcode is not None]
+        # A replacement worker can start and die between two polls: the board still names it.
+        for pid in self.running():
+            if pid not in self._seen and not _alive(pid):
+                deaths.append(WorkerDeath(pid, None))
+        return deaths
+
+    def running(self) -> dict[int, tuple[int, float]]:
+        return {} if self._board is None else self._board.running()
+
+    def kill_worker(self, pid: int) -> None:
+        if pid in self.worker_pids():
+            kill_tree(pid)
+
+    def recover(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            _kill_pool(pool)
+        if self._board is not None:
+            self._board.reset()
+        self._open_pool()
 
     def _close_pool(self, kill: bool) -> None:
+        if self._pool is not None and not kill and self.check_workers():
+            kill = True  # close() + join() would wait forever on a task a dead worker held
         pool, self._pool = self._pool, None
         if pool is not None:
             if kill:
-                pool.terminate()
+                _kill_pool(pool)
             else:
                 pool.close()
-            pool.join()
+                pool.join()
+
+    def stop_call(self) -> None:
+        self._close_board()
+
+    def _close_board(self) -> None:
+        board, self._board = self._board, None
+        if board is not None:
+            board.close()
 
     def terminate(self) -> None:
+        self._close_board()
         self._close_pool(kill=False)
         memmap, self._memmap = self._memmap, None
         if memmap is not None:
@@ -117,7 +179,16 @@ class MultiprocessingBackend(Backend):
         self.terminate()
 
     def worker_pids(self) -> list[int]:
-        return [p.pid for p in getattr(self, "_workers", ())]
+        return [] if self._pool is None else [p.pid for p in list(self._pool._pool)]
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 backend_class = MultiprocessingBackend

@@ -21,12 +21,17 @@ class SequentialBackend(Backend):
     # Small batches keep return_as="generator" lazy; the per-batch cost here is a few µs.
     batch_target: ClassVar[float] = 0.01
 
+    _initialized = False
+
     def effective_n_jobs(self, n_jobs: int) -> int:
         return 1
 
     def configure(self, n_jobs: int, settings: CallSettings) -> int:
         self.n_jobs = 1
-        if self.initializer is not None:
+        # configure() runs again for each call of a ``with Parallel()`` block; the caller is
+        # the one "worker", so it is initialised once.
+        if self.initializer is not None and not self._initialized:
+            self._initialized = True
             self.initializer(*self.initargs)
         return 1
 

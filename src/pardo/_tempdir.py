@@ -1,0 +1,106 @@
+"""Where pardo's memmap folders live: pick the root, create private folders, reclaim dead ones.
+
+A folder is named ``pardo-<pid>-<pidns>-<random>``: the creating process's pid and pid namespace
+let a later process tell that the creator is gone (it crashed or was killed before cleaning up)
+and remove the folder; the namespace keeps a container sharing ``/dev/shm`` with another from
+mistaking a live process of the other namespace for a dead one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+__all__ = ["FOLDER_PREFIX", "SHM_ROOT", "choose_root", "disk_root", "make_folder", "sweep_stale"]
+
+FOLDER_PREFIX = "pardo-"
+#: Shared memory: files there are RAM, so workers map the parent's bytes without any disk I/O.
+SHM_ROOT = "/dev/shm"
+
+
+def disk_root() -> str:
+    """The system temp folder (``$TMPDIR``, ``/tmp``...): the fallback when shared memory is full."""
+    return tempfile.gettempdir()
+
+
+def explicit_root(temp_folder: str | None) -> str | None:
+    """The root the user asked for (argument or config, else ``$JOBLIB_TEMP_FOLDER``), if any."""
+    if temp_folder is not None:
+        return os.fspath(temp_folder)
+    return os.environ.get("JOBLIB_TEMP_FOLDER") or None
+
+
+def shm_has_room(nbytes: int) -> bool:
+    """True when ``/dev/shm`` exists, is writable and has ``nbytes`` free right now."""
+    if not (os.path.isdir(SHM_ROOT) and os.access(SHM_ROOT, os.W_OK | os.X_OK)):
+        return False
+    try:
+        return shutil.disk_usage(SHM_ROOT).free >= nbytes
+    except OSError:
+        return False
+
+
+def choose_root(temp_folder: str | None, nbytes: int) -> tuple[str, bool]:
+    """The root folder for ``nbytes`` of new data, and whether it was the user's choice.
+
+    Order: ``temp_folder``, ``$JOBLIB_TEMP_FOLDER``, ``/dev/shm`` when it has room for
+    ``nbytes``, the system temp folder.
+    """
+    root = explicit_root(temp_folder)
+    if root is not None:
+        return root, True
+    if shm_has_room(nbytes):
+        return SHM_ROOT, False
+    return disk_root(), False
+
+
+def _pid_namespace() -> str:
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return "0"
+    return "".join(ch for ch in link if ch.isdigit()) or "0"
+
+
+def make_folder(root: str) -> str:
+    """Create a fresh private (0700) folder under ``root``, after reclaiming dead processes' ones."""
+    os.makedirs(root, exist_ok=True)
+    namespace = _pid_namespace()
+    sweep_stale(root, namespace)
+    return tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-{namespace}-", dir=root)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists but belongs to someone else (EPERM), or we cannot tell
+    return True
+
+
+def sweep_stale(root: str, namespace: str) -> list[str]:
+    """Remove our uid's pardo folders in ``root`` whose creator (same pid namespace) is dead."""
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(FOLDER_PREFIX)]
+    except OSError:
+        return removed
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for name in names:
+        parts = name[len(FOLDER_PREFIX) :].split("-")
+        if len(parts) < 3 or not parts[0].isdigit() or parts[1] != namespace:
+            continue
+        pid = int(parts[0])
+        path = os.path.join(root, name)
+        try:
+            owner = os.stat(path, follow_symlinks=False).st_uid
+        except OSError:
+            continue
+        if pid == os.getpid() or (uid is not None and owner != uid) or _pid_alive(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed

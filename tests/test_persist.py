@@ -1,0 +1,155 @@
+"""``dump``/``load``: values round-trip, arrays are stored raw and load as memmaps, codecs work."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pardo._persist import ALIGN, MAGIC, dump, load
+
+np = pytest.importorskip("numpy")
+
+
+def sample() -> dict[str, Any]:
+    grid = np.arange(60 * 40, dtype=np.float64).reshape(60, 40)
+    return {
+        "grid": grid,
+        "again": grid,
+        "fortran": np.asfortranarray(grid),
+        "strided": grid[::3, ::-2],
+        "ints": np.arange(7, dtype=">i4"),
+        "record": np.zeros(3, dtype=[("x", "i2"), ("y", "f8")]),
+        "scalar_array": np.array(2.5),
+        "empty": np.zeros((0, 4)),
+        "objects": np.array([1, "two", None], dtype=object),
+        "plain": {"name": "run", "values": [1, 2.0, (3,)]},
+    }
+
+
+def check_equal(loaded: dict[str, Any], original: dict[str, Any]) -> None:
+    for key, value in original.items():
+        if isinstance(value, np.ndarray):
+            assert loaded[key].dtype == value.dtype, key
+            assert loaded[key].shape == value.shape, key
+            assert loaded[key].tolist() == value.tolist(), key
+        else:
+            assert loaded[key] == value, key
+    assert loaded["again"] is loaded["grid"], "one array referenced twice loads as one object"
+    assert loaded["fortran"].flags.f_contiguous
+
+
+def test_round_trip_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "value.pkl"
+    assert dump(sample(), path) == [str(path)]
+    loaded = load(path)
+    check_equal(loaded, sample())
+    assert type(loaded["grid"]) is np.ndarray and loaded["grid"].flags.writeable
+
+
+@pytest.mark.parametrize("mode", ["r", "r+", "c"])
+def test_arrays_load_as_memmaps(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "value.pkl"
+    dump(sample(), path)
+    loaded = load(path, mmap_mode=mode)
+    check_equal(loaded, sample())
+    grid = loaded["grid"]
+    assert isinstance(grid, np.memmap) and grid.mode == mode
+    assert os.fspath(grid.filename) == str(path)
+    assert grid.offset % ALIGN == 0, "raw data is aligned inside the file"
+    assert type(loaded["objects"]) is np.ndarray, "object arrays are pickled, not mapped"
+
+
+def test_read_only_and_read_write_memmaps(tmp_path: Path) -> None:
+    path = tmp_path / "value.pkl"
+    dump({"a": np.zeros(100)}, path)
+    with pytest.raises(ValueError, match="read-only"):
+        load(path, mmap_mode="r")["a"][0] = 1.0
+    writable = load(path, mmap_mode="r+")["a"]
+    writable[5] = 3.0
+    writable.flush()
+    assert load(path)["a"][5] == 3.0, "r+ writes go to the file"
+    assert load(path, mmap_mode="w+")["a"][5] == 3.0, "w+ must not truncate the file"
+
+
+def test_arrays_are_stored_raw(tmp_path: Path) -> None:
+    path = tmp_path / "raw.pkl"
+    array = np.arange(1000, dtype=np.int64)
+    dump(array, path)
+    data = path.read_bytes()
+    assert data.startswith(MAGIC)
+    assert array.tobytes() in data
+    assert len(data) < array.nbytes + 512, "no second copy of the array in the pickle"
+
+
+@pytest.mark.parametrize(
+    "compress", [3, True, "zlib", "gzip", "bz2", "xz", "lzma", ("gzip", 9), ("xz", 1)]
+)
+def test_compressed_round_trip(tmp_path: Path, compress: Any) -> None:
+    path = tmp_path / "value.pkl"
+    dump(sample(), path, compress=compress)
+    assert path.stat().st_size < len(np.zeros(1).tobytes()) + 60 * 40 * 8
+    check_equal(load(path), sample())
+
+
+@pytest.mark.parametrize("suffix", [".z", ".gz", ".bz2", ".xz", ".lzma"])
+def test_compression_follows_the_file_extension(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"value.pkl{suffix}"
+    dump({"zeros": np.zeros(100_000)}, path)
+    assert path.stat().st_size < 100_000
+    assert load(path)["zeros"].sum() == 0
+
+
+def test_compressed_files_cannot_be_memmapped(tmp_path: Path) -> None:
+    path = tmp_path / "value.pkl"
+    dump({"a": np.ones(10)}, path, compress=1)
+    with pytest.warns(UserWarning, match="mmap_mode='r' ignored"):
+        loaded = load(path, mmap_mode="r")
+    assert type(loaded["a"]) is np.ndarray and loaded["a"].sum() == 10
+
+
+def test_file_objects(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    assert dump(sample(), buffer) == []
+    buffer.seek(0)
+    check_equal(load(buffer), sample())
+    with (tmp_path / "f.pkl").open("wb") as file:
+        dump([np.arange(3)], file, compress="bz2")
+    with (tmp_path / "f.pkl").open("rb") as file:
+        assert load(file)[0].tolist() == [0, 1, 2]
+
+
+def test_values_without_arrays(tmp_path: Path) -> None:
+    path = tmp_path / "plain.pkl"
+    dump({"a": [1, 2, 3], "b": None}, path)
+    assert load(path, mmap_mode="r") == {"a": [1, 2, 3], "b": None}
+
+
+@pytest.mark.parametrize(
+    "compress", [-1, 10, "snappy", ("gzip", 0), ("gzip", True), ("gzip", 1, 2), 2.5, 0.0]
+)
+def test_bad_compress_is_refused(tmp_path: Path, compress: Any) -> None:
+    with pytest.raises(ValueError, match="compress="):
+        dump([1], tmp_path / "x.pkl", compress=compress)
+
+
+def test_bad_mmap_mode_is_refused(tmp_path: Path) -> None:
+    dump([1], tmp_path / "x.pkl")
+    with pytest.raises(ValueError, match="mmap_mode='rw'"):
+        load(tmp_path / "x.pkl", mmap_mode="rw")
+
+
+def test_foreign_and_truncated_files(tmp_path: Path) -> None:
+    import joblib
+
+    joblib.dump({"a": 1}, tmp_path / "joblib.pkl")
+    with pytest.raises(ValueError, match=r"not a pardo\.dump file.*joblib\.load"):
+        load(tmp_path / "joblib.pkl")
+    path = tmp_path / "cut.pkl"
+    dump({"a": np.arange(1000)}, path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(EOFError, match="truncated"):
+        load(path)
