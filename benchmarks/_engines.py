@@ -19,7 +19,10 @@ from typing import Any, ClassVar
 Args = tuple[Any, ...]
 Func = Callable[..., Any]
 
-__all__ = ["ENGINES", "Engine", "make_engine", "reference_engines"]
+__all__ = ["ENGINES", "JOBLIB", "PARDO", "Engine", "make_engine", "reference_engines"]
+
+PARDO = ("pardo-loky", "pardo-multiprocessing", "pardo-threading")
+JOBLIB = ("joblib-loky", "joblib-multiprocessing", "joblib-threading")
 
 
 def _star(func: Func, args: Args) -> Any:
@@ -80,9 +83,9 @@ class _ParallelEngine(Engine):
 
     def map(self, func: Func, items: Sequence[Args], chunksize: int | None = None) -> list[Any]:
         task = self._delayed(func)
-        return list(self._parallel(n_jobs=self.n_jobs, backend=self.backend)(
-            task(*args) for args in items
-        ))
+        return list(
+            self._parallel(n_jobs=self.n_jobs, backend=self.backend)(task(*args) for args in items)
+        )
 
     def map_held(self, func: Func, items: Sequence[Args]) -> list[Any]:
         task = self._delayed(func)
@@ -96,8 +99,8 @@ class _ParallelEngine(Engine):
 
 
 def _parallel_engine(library: str, backend: str, kind: str) -> type[Engine]:
-    attrs = {"name": f"{library}-{backend}", "library": library, "backend": backend, "kind": kind}
-    attrs["forks"] = backend == "multiprocessing"
+    attrs: dict[str, Any] = {"name": f"{library}-{backend}", "library": library}
+    attrs.update(backend=backend, kind=kind, forks=backend == "multiprocessing")
     return type(f"{library}_{backend}", (_ParallelEngine,), attrs)
 
 
@@ -185,7 +188,7 @@ class MpireEngine(Engine):
     start_method: ClassVar[str] = "fork"
 
     def open(self) -> None:
-        from mpire import WorkerPool
+        from mpire import WorkerPool  # type: ignore[attr-defined]
 
         self._pool = WorkerPool(self.n_jobs, start_method=self.start_method, keep_alive=True)
         self._pool.__enter__()

@@ -10,6 +10,7 @@ memmapped array shared by 2 workers counts once) and the system's used memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -50,7 +51,7 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True, name=f"sampler-{pid}")
         self.pid = pid
         self.interval = interval
-        self.samples: list[tuple[float, int, int, int, int]] = []
+        self.samples: list[tuple[float, int, int, int, int]] = []  # see _sample
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -64,15 +65,13 @@ class TreeSampler(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
-        procs: list[Any] = [root]
-        turn = 0
         while not self._halt.is_set():
-            if turn % 5 == 0:  # listing children scans /proc (~1 ms): not every sample
-                try:
-                    procs = [root, *root.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    return
-            turn += 1
+            # Listing children scans /proc (~1 ms) but must be fresh: a worker missed in the
+            # baseline and found later would read as growth.
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
             self._sample(procs, psutil)
             self._halt.wait(self.interval)
 
@@ -100,7 +99,7 @@ class TreeSampler(threading.Thread):
         base = before[-1]
         names = ("root_rss_growth", "tree_rss_growth", "tree_pss_growth", "system_growth")
         return {
-            name: max(0, max(s[i] for s in during) - base[i])
+            name: max(0, int(max(s[i] for s in during) - base[i]))
             for i, name in enumerate(names, start=1)
         }
 
@@ -120,10 +119,8 @@ def _kill_tree(proc: subprocess.Popen[str]) -> None:
     except psutil.NoSuchProcess:
         children = []
     for child in children:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             child.kill()
-        except psutil.NoSuchProcess:
-            pass
     proc.kill()
 
 
@@ -131,7 +128,11 @@ def _run_child(spec: dict[str, Any], memory: bool, timeout: float) -> list[dict[
     """One benchmark process; its repetitions, with memory growth added when sampled."""
     command = [sys.executable, str(HERE / "_harness.py"), "--child", json.dumps(spec)]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
         cwd=HERE,
     )
     sampler = TreeSampler(proc.pid) if memory else None

@@ -74,13 +74,15 @@ def timed_maps(
         warm_up(engine, n_jobs)
         out = []
         for _ in range(reps):
-            tries = []
+            tries: list[Rep] = []
             for chunksize in engine.chunksizes if try_chunksizes else (None,):
                 t0 = time.monotonic()
                 results = engine.map(func, items, chunksize)
                 t1 = time.monotonic()
                 ok = results == expected
-                tries.append({"wall": t1 - t0, "t0": t0, "t1": t1, "ok": ok, "chunksize": chunksize})
+                tries.append(
+                    {"wall": t1 - t0, "t0": t0, "t1": t1, "ok": ok, "chunksize": chunksize}
+                )
             best = min(tries, key=lambda rep: float(rep["wall"]))
             best["ok"] = all(rep["ok"] for rep in tries)
             best["chunksize"] = str(best["chunksize"] or "default")

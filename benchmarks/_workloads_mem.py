@@ -11,9 +11,10 @@ import gc
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
-from _engines import make_engine
+from _engines import JOBLIB, PARDO, make_engine
 from _spec import VS_JOBLIB, WALL, Column, Medians, Rep, Workload, metric, vs_joblib, warm_up
 from _tasks import SHARED, blob, chunk_sum, chunk_sum_shared, trivial
 
@@ -31,7 +32,7 @@ def _mb(key: str) -> Any:
 
 
 def _of_array(engine: str, medians: Medians, ctx: dict[str, Any]) -> float | None:
-    grown = medians.get(engine, {}).get("tree_pss_growth")
+    grown = medians.get(engine, {}).get("system_growth")
     return None if grown is None else float(grown) / ctx["params"]["nbytes"]
 
 
@@ -53,10 +54,10 @@ def _bigarg(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep]:
         warm_up(engine, n_jobs)
         out = []
         for _ in range(reps):
-            if shared:
-                func, items = chunk_sum_shared, [(i, parts) for i in range(parts)]
-            else:
-                func, items = chunk_sum, [(array, i, parts) for i in range(parts)]
+            func: Callable[..., int] = chunk_sum_shared if shared else chunk_sum
+            items: list[tuple[Any, ...]] = [(i, parts) for i in range(parts)]
+            if not shared:
+                items = [(array, *args) for args in items]
             gc.collect()
             t0 = time.monotonic()
             results = engine.map(func, items)
@@ -72,20 +73,20 @@ def _bigarg(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep]:
 BIGARG = Workload(
     "bigarg",
     "a {nbytes_mb:.0f} MB int64 array sent to {parts} tasks (each sums a slice)",
-    (
-        "pardo-loky", "pardo-multiprocessing", "pardo-threading", "joblib-loky",
-        "joblib-multiprocessing", "joblib-threading", "mp-pool", "mpire", "serial",
-    ),
+    (*PARDO, *JOBLIB, "mp-pool", "mpire", "serial"),
     reps=3,
     sizes=lambda quick, rate: {
-        "nbytes": (8 if quick else 200) * MB, "nbytes_mb": 8 if quick else 200, "parts": 8 if quick else 40,
+        "nbytes": (8 if quick else 200) * MB,
+        "nbytes_mb": 8 if quick else 200,
+        "parts": 8 if quick else 40,
     },
     measure=_bigarg,
     columns=(
         WALL,
-        Column("tree PSS growth (MB)", _mb("tree_pss_growth"), "{:.0f}"),
+        Column("extra memory (MB)", _mb("system_growth"), "{:.0f}"),
         Column("x array", _of_array, "{:.2f}"),
-        Column("system growth (MB)", _mb("system_growth"), "{:.0f}"),
+        Column("tree PSS growth (MB)", _mb("tree_pss_growth"), "{:.0f}"),
+        Column("tree RSS growth (MB)", _mb("tree_rss_growth"), "{:.0f}"),
         VS_JOBLIB,
         Column("array passed as", metric("how"), "{}"),
     ),
@@ -117,7 +118,9 @@ def _startup(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep]:
         ok = engine.map(trivial, two) == [0, 1]
         cold = time.perf_counter() - begin
         engine.hold()
-        warm = _median_call_time(lambda: engine.map_held(trivial, two), p["warm_calls"], p["budget"])
+        warm = _median_call_time(
+            lambda: engine.map_held(trivial, two), p["warm_calls"], p["budget"]
+        )
         fresh = None
         if _is_parallel(name):
             call = lambda: engine.map(trivial, two)  # noqa: E731
@@ -131,13 +134,11 @@ STARTUP = Workload(
     "startup",
     "cold: import + first call of 2 tasks in a fresh interpreter; warm: a call of 2 tasks, "
     "median of up to {warm_calls}",
-    (
-        "pardo-loky", "pardo-multiprocessing", "pardo-threading", "joblib-loky",
-        "joblib-multiprocessing", "joblib-threading", "mp-pool", "cf-process", "cf-thread", "mpire",
-    ),
+    (*PARDO, *JOBLIB, "mp-pool", "cf-process", "cf-thread", "mpire"),
     reps=3,
     sizes=lambda quick, rate: {
-        "warm_calls": 5 if quick else 200, "fresh_calls": 3 if quick else 50,
+        "warm_calls": 5 if quick else 200,
+        "fresh_calls": 3 if quick else 50,
         "budget": 0.2 if quick else 2.0,
     },
     measure=_startup,
@@ -186,13 +187,13 @@ def _generator(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep
 GENERATOR = Workload(
     "generator",
     "{n:,} tasks returning {result_kb} KB each, consumed lazily (return_as='generator')",
-    (
-        "pardo-loky", "pardo-multiprocessing", "pardo-threading", "joblib-loky",
-        "joblib-threading", "mp-pool", "cf-process", "mpire", "serial",
-    ),
+    # joblib's multiprocessing backend refuses return_as="generator".
+    (*PARDO, "joblib-loky", "joblib-threading", "mp-pool", "cf-process", "mpire", "serial"),
     reps=3,
     sizes=lambda quick, rate: {
-        "n": 200 if quick else 20_000, "result_bytes": 100_000, "result_kb": 100,
+        "n": 200 if quick else 20_000,
+        "result_bytes": 100_000,
+        "result_kb": 100,
     },
     measure=_generator,
     columns=(

@@ -22,11 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _engines import ENGINES  # noqa: E402
-from _harness import EngineResult, run_engine  # noqa: E402
-from _report import machine_info, python_command, table  # noqa: E402
-from _tasks import calibrate  # noqa: E402
-from workloads import WORKLOADS  # noqa: E402
+from _engines import ENGINES
+from _harness import EngineResult, run_engine
+from _report import machine_info, python_command, table
+from _tasks import calibrate
+from workloads import WORKLOADS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,8 +81,11 @@ def _run_workload(
         begin = time.monotonic()
         result = run_engine(workload, engine, params, args.cores, reps, args.timeout)
         status = "ok" if result.ok else f"FAILED: {result.error or 'wrong results'}"
-        print(f"  {name:>9} {engine:<22} {time.monotonic() - begin:6.1f} s  {status}",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {name:>9} {engine:<22} {time.monotonic() - begin:6.1f} s  {status}",
+            file=sys.stderr,
+            flush=True,
+        )
         results.append(result)
     lines = table(workload, params, args.cores, results)
     raw = {r.engine: {"reps": r.reps, "error": r.error} for r in results}

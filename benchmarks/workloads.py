@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from _engines import JOBLIB, PARDO
 from _spec import VS_JOBLIB, WALL, Column, Medians, Rep, Workload, metric, timed_maps
 from _tasks import spin, trivial
 from _workloads_mem import BIGARG, GENERATOR, STARTUP
@@ -17,11 +18,9 @@ from _workloads_mem import BIGARG, GENERATOR, STARTUP
 __all__ = ["WORKLOADS", "skewed_durations"]
 
 PROCESS_PEERS = ("mp-pool", "cf-process", "mpire")
-PARDO_PROCESS = ("pardo-loky", "pardo-multiprocessing")
-JOBLIB_PROCESS = ("joblib-loky", "joblib-multiprocessing")
-# Thread engines are left out of CPU-bound workloads: pure Python holds the GIL, so they only
-# measure the GIL.
-CPU_ENGINES = (*PARDO_PROCESS, *JOBLIB_PROCESS, *PROCESS_PEERS, "serial")
+# Thread engines are left out of CPU-bound workloads: pure Python holds the GIL, so they would
+# only measure the GIL.
+CPU_ENGINES = (*PARDO[:2], *JOBLIB[:2], *PROCESS_PEERS, "serial")
 
 
 # -- 1. tiny -------------------------------------------------------------------------------------
@@ -40,10 +39,7 @@ def _per_task_us(engine: str, medians: Medians, ctx: dict[str, Any]) -> float | 
 TINY = Workload(
     "tiny",
     "{n:,} calls of a trivial function (dispatch overhead per task)",
-    (
-        *PARDO_PROCESS, "pardo-threading", *JOBLIB_PROCESS, "joblib-threading",
-        *PROCESS_PEERS, "cf-thread", "mpire-threading", "serial",
-    ),
+    (*PARDO, *JOBLIB, *PROCESS_PEERS, "cf-thread", "mpire-threading", "serial"),
     reps=5,
     sizes=lambda quick, rate: {"n": 2_000 if quick else 100_000},
     measure=_tiny,

@@ -5,7 +5,7 @@ Every point of the grid is one task. Each task gets the same training data; the 
 instead of being pickled again for every task. The grid runs once serially and once in
 parallel, and the script prints both times and the speed-up.
 
-    python examples/grid_search.py                        # about 10 s on 2 cores
+    python examples/grid_search.py                        # a few seconds on 2 cores
     PARDO_EXAMPLES_SMALL=1 python examples/grid_search.py # a few seconds (what the tests run)
 """
 

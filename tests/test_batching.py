@@ -7,6 +7,7 @@ backend too (joblib never batches threads).
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from concurrent.futures import Future
@@ -46,7 +47,7 @@ def test_starts_at_one() -> None:
 def test_grows_at_most_twice_per_step(per_task: float) -> None:
     sizes = run_model(AutoBatcher(target=TARGET), per_task, steps=40)
     assert sizes[0] == 1
-    for before, after in zip(sizes, sizes[1:]):
+    for before, after in itertools.pairwise(sizes):
         assert after <= 2 * before, sizes
 
 
@@ -70,7 +71,7 @@ def test_stays_put_under_noise_inside_the_band() -> None:
         sizes.append(batcher.size)
         batcher.record(batcher.size, batcher.size * per_task * rng.uniform(0.7, 1.3))
     assert all(LOW <= size * per_task <= HIGH for size in sizes), sizes
-    changes = sum(a != b for a, b in zip(sizes, sizes[1:]))
+    changes = sum(a != b for a, b in itertools.pairwise(sizes))
     assert changes <= 2, f"+-30% noise must not make the size oscillate: {sizes}"
 
 

@@ -322,7 +322,7 @@ def test_ending_a_call_early_cancels_queued_batches(
 
     def tasks() -> Iterator[Any]:
         for i in range(8):
-            if ending == "ctrl_c" and i == 4:
+            if ending == "ctrl_c" and i == 3:
                 raise KeyboardInterrupt
             yield delayed(gated)(i, folder, ending == "error")
 

@@ -26,7 +26,7 @@ import cloudpickle
 import pytest
 
 from pardo import Parallel, WorkerDiedError, _memmap, _tempdir, delayed
-from pardo._memmap import MemmapContext, TempSpaceError, reduce_result_array
+from pardo._memmap import MemmapContext, TempFolderError, reduce_result_array
 
 np = pytest.importorskip("numpy")
 
@@ -287,17 +287,27 @@ def test_full_chosen_folder_raises_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, ctx: MemmapContext
 ) -> None:
     _fail_first_write(monkeypatch)
-    with pytest.raises(TempSpaceError, match=r"no room to write a 200\.0 KiB array") as info:
+    with pytest.raises(TempFolderError, match=r"no room to write a 200\.0 KiB array") as info:
         ctx.reducer_override(big_array())
     assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
     assert ctx.folders[0] in str(info.value) and str(BIG) in str(info.value)
+
+
+def test_an_unusable_chosen_folder_raises_a_clear_error(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_bytes(b"")
+    context = MemmapContext(str(not_a_folder / "sub"), LIMIT, "r")
+    with pytest.raises(TempFolderError, match="could not write a 200.0 KiB array") as info:
+        context.reducer_override(big_array())
+    assert info.value.errno == errno.ENOTDIR and str(not_a_folder) in str(info.value)
+    context.close()
 
 
 def test_a_full_folder_fails_the_call_with_that_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _fail_first_write(monkeypatch)
-    with pytest.raises(TempSpaceError, match="no room to write"):
+    with pytest.raises(TempFolderError, match="no room to write"):
         Parallel(n_jobs=2, backend="loky", max_nbytes=LIMIT, temp_folder=str(tmp_path))(
             [delayed(total)(big_array())]
         )
@@ -634,13 +644,23 @@ def test_with_block_keeps_one_folder_until_it_ends(process_backend: str, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_no_leftovers_across_500_calls() -> None:
-    from conftest import pardo_temp_folders
+def own_folders() -> list[str]:
+    """This process's pardo folders in the default roots (other programs may use them too)."""
+    prefix = f"pardo-{os.getpid()}-"
+    return [
+        os.path.join(root, name)
+        for root in {tempfile.gettempdir(), _tempdir.SHM_ROOT}
+        if os.path.isdir(root)
+        for name in os.listdir(root)
+        if name.startswith(prefix)
+    ]
 
-    before = pardo_temp_folders()
+
+@pytest.mark.slow
+def test_no_leftovers_across_500_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOBLIB_TEMP_FOLDER", raising=False)
     array = big_array()
     p = Parallel(n_jobs=2, backend="loky", max_nbytes=LIMIT)
     for _ in range(500):
-        p([delayed(total)(array), delayed(total)(array)])
-    assert pardo_temp_folders() == before
+        assert p([delayed(files_beside)(array), delayed(total)(array)])[0][1] == 1
+    assert own_folders() == []

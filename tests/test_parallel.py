@@ -200,9 +200,7 @@ def test_input_order_even_when_completion_order_differs(backend: str, tmp_path: 
     assert out == ["first"] + [i * i for i in range(1, 20)]
 
 
-def test_a_slow_first_task_does_not_stall_the_other_workers(
-    backend: str, tmp_path: Path
-) -> None:
+def test_a_slow_first_task_does_not_stall_the_other_workers(backend: str, tmp_path: Path) -> None:
     needs_concurrency(backend)
     flag = str(tmp_path / "flag")
     # joblib keeps dispatching while task 0 runs, so task 12 runs and releases it at once.
@@ -249,7 +247,9 @@ def test_invalid_return_as(return_as: Any) -> None:
 # -- lazy input and pre_dispatch ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("pre_dispatch", "batches"), [(1, 1), (3, 3), ("n_jobs", 2), ("2*n_jobs", 4)])
+@pytest.mark.parametrize(
+    ("pre_dispatch", "batches"), [(1, 1), (3, 3), ("n_jobs", 2), ("2*n_jobs", 4)]
+)
 def test_lazy_input_is_pulled_only_ahead_of_consumption(
     backend: str, pre_dispatch: Any, batches: int
 ) -> None:
@@ -259,8 +259,9 @@ def test_lazy_input_is_pulled_only_ahead_of_consumption(
     # pre_dispatch batches in flight, plus one read-ahead round of n_jobs batches (size 1 here).
     bound = batches + n_jobs
     source = CountingInput(10_000)
-    gen = Parallel(n_jobs=2, backend=backend, batch_size=1, pre_dispatch=pre_dispatch,
-                   return_as="generator")(source)
+    gen = Parallel(
+        n_jobs=2, backend=backend, batch_size=1, pre_dispatch=pre_dispatch, return_as="generator"
+    )(source)
     assert 1 <= source.pulled <= bound
     for consumed in range(1, 21):
         assert next(gen) == (consumed - 1) ** 2
@@ -312,7 +313,7 @@ def test_pre_dispatch_forms(pre_dispatch: Any) -> None:
     ],
 )
 def test_invalid_pre_dispatch(pre_dispatch: Any) -> None:
-    with pytest.raises(ValueError, match="pre_dispatch|cannot evaluate"):
+    with pytest.raises(ValueError, match=r"pre_dispatch|cannot evaluate"):
         Parallel(n_jobs=2, pre_dispatch=pre_dispatch)
 
 
@@ -473,9 +474,10 @@ def test_unpicklable_result_gives_a_clear_error(process_backend: str) -> None:
 
 def test_unpicklable_arguments_are_fine_on_threads() -> None:
     lock = threading.Lock()
-    assert Parallel(n_jobs=2, backend="threading")(delayed(id)(lock) for _ in range(2)) == [
-        id(lock)
-    ] * 2
+    assert (
+        Parallel(n_jobs=2, backend="threading")(delayed(id)(lock) for _ in range(2))
+        == [id(lock)] * 2
+    )
 
 
 def test_lambdas_closures_and_main_functions_on_process_backends(process_backend: str) -> None:

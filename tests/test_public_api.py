@@ -155,7 +155,7 @@ def test_signature_matches_installed_joblib() -> None:
     ours = _parameters()
     assert [p.name for p in theirs[:-1]] == [p.name for p in ours[: len(theirs) - 1]]
     assert (theirs[-1].name, theirs[-1].kind) == (ours[-1].name, ours[-1].kind)
-    for mine, their in zip(ours, theirs[:-1]):
+    for mine, their in zip(ours, theirs[:-1], strict=False):
         assert _default_value(mine) == _default_value(their), mine.name
 
 

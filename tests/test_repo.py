@@ -16,7 +16,9 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 def ci_test_command() -> str:
     """The command ``.ci/run`` runs: its last line that is neither blank nor a comment."""
     lines = (ROOT / ".ci" / "run").read_text().splitlines()
-    commands = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    commands = [
+        line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
     return commands[-1]
 
 

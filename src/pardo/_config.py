@@ -95,6 +95,10 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
     if "verbose" in settings and not isinstance(settings["verbose"], int):
         msg = f"verbose must be an int, got {settings['verbose']!r}"
         raise ValueError(msg)
+    if "progress" in settings:
+        from pardo._bars import check_progress
+
+        check_progress(settings["progress"])
 
 
 _UNSET: Any = object()
@@ -105,8 +109,8 @@ class parallel_config:
 
     Args:
         backend: a backend name, a backend instance, or None to keep the enclosing one.
-        n_jobs, verbose, temp_folder, max_nbytes, mmap_mode, prefer, require: defaults for the
-            ``Parallel`` arguments of the same name.
+        n_jobs, verbose, temp_folder, max_nbytes, mmap_mode, prefer, require, progress: defaults
+            for the ``Parallel`` arguments of the same name.
         inner_max_num_threads: cap on BLAS/OpenMP threads in each process worker.
         **backend_params: passed to the backend (only with a backend name).
 
@@ -125,6 +129,7 @@ class parallel_config:
         mmap_mode: Any = _UNSET,
         prefer: Any = _UNSET,
         require: Any = _UNSET,
+        progress: Any = _UNSET,
         inner_max_num_threads: Any = None,
         **backend_params: Any,
     ) -> None:
@@ -136,6 +141,7 @@ class parallel_config:
             "mmap_mode": mmap_mode,
             "prefer": prefer,
             "require": require,
+            "progress": progress,
         }
         settings = {k: v for k, v in given.items() if v is not _UNSET}
         validate_settings(settings)

@@ -56,6 +56,8 @@ class Reporter(Protocol):
 
     def batch_size_changed(self, size: int, seconds: float) -> None: ...
 
+    def output(self, result: BatchResult) -> None: ...
+
 
 class Dispatch:
     """One call's loop. Iterate it (once) to get the results, one per task."""
@@ -161,7 +163,11 @@ class Dispatch:
             self._n_taken += len(tasks)
             self._next_seq += 1
             self._flight.submit(self._make_batch(tasks, start), self._next_seq - 1, 1, 0)
-        self._reporter.progress(self._n_completed, self._n_taken, self._exhausted)
+        self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
+
+    def _input_done(self) -> bool:
+        """Every task of the input has been submitted (so ``_n_taken`` is the total)."""
+        return self._exhausted and not self._buffer
 
     def _take(self) -> list[Task]:
         size = self._batcher.size
@@ -234,6 +240,8 @@ class Dispatch:
                 self._flight.submit(sent.batch, sent.seq, sent.attempt + 1, sent.base)
                 return None
             raise annotate(exc, sent.batch, sent.attempt) from exc.__cause__
+        if result.output:  # what its tasks logged or printed in a worker process
+            self._reporter.output(result)
         old = self._batcher.size
         self._batcher.record(len(sent.batch), result.elapsed)
         if self._batcher.size != old:
@@ -265,7 +273,7 @@ class Dispatch:
     def _counted(self, results: list[Any] | None) -> list[Any] | None:
         if results is not None:
             self._n_completed += len(results)
-            self._reporter.progress(self._n_completed, self._n_taken, self._exhausted)
+            self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
         return results
 
     # -- recovering from dead workers -------------------------------------------------------

@@ -57,8 +57,15 @@ class FaultPolicy:
     timeout_returns: bool = False
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
-        """Whether a batch that failed with ``exc`` on try ``attempt`` gets another try."""
-        return attempt <= self.retries and isinstance(exc, self.retry_on)
+        """Whether a batch that failed with ``exc`` on try ``attempt`` gets another try.
+
+        Never for Ctrl-C, SIGTERM or ``SystemExit``, whatever ``retry_on`` says.
+        """
+        return (
+            attempt <= self.retries
+            and isinstance(exc, Exception)
+            and isinstance(exc, self.retry_on)
+        )
 
     def judge(self, batch: Batch, attempt: int, loss: Loss) -> Verdict:
         """The fate of ``batch`` (on try ``attempt``), lost with the pool as ``loss`` says."""

@@ -29,13 +29,13 @@ class Zipped(Iterable[tuple[Any, ...]]):
         self.sources = sources
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return builtins.zip(*self.sources)
+        return builtins.zip(*self.sources, strict=False)
 
     def __repr__(self) -> str:
         return f"pardo.zip({', '.join(repr(s) for s in self.sources)})"
 
 
-def zip(*sources: Iterable[Any]) -> Zipped:  # noqa: A001 - the name mirrors GNU Parallel's idea
+def zip(*sources: Iterable[Any]) -> Zipped:
     """Link sources value by value (GNU Parallel's ``:::+``); the shortest one sets the length.
 
     Example:

@@ -25,7 +25,7 @@ from pardo._errors import PardoError
 
 __all__ = [
     "MemmapContext",
-    "TempSpaceError",
+    "TempFolderError",
     "load_array",
     "reduce_result_array",
     "write_array",
@@ -41,8 +41,11 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 Reduced = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-class TempSpaceError(PardoError, OSError):
-    """No room left to write an array for the workers in the temp folder."""
+class TempFolderError(PardoError, OSError):
+    """An array could not be written to the temp folder for the workers (full, not writable).
+
+    ``errno`` is the underlying error's (``ENOSPC`` when the folder is full).
+    """
 
 
 def write_order(array: Any) -> str:
@@ -145,7 +148,7 @@ def is_pardo_temp(filename: Any) -> bool:
     """Whether ``filename`` lies in a pardo temp folder (it is deleted when its context closes)."""
     if not filename:
         return False
-    folder = os.path.basename(os.path.dirname(os.fspath(filename)))
+    folder: str = os.path.basename(os.path.dirname(os.fspath(filename)))
     return folder.startswith(_tempdir.FOLDER_PREFIX)
 
 
@@ -230,40 +233,40 @@ class MemmapContext:
             return reduced
 
     def _write(self, array: Any) -> tuple[str, str]:
-        """Write ``array`` to a new file; if shared memory fills up meanwhile, to the disk root."""
+        """Write ``array`` to a new file; if shared memory fails (fills up), to the disk root."""
         nbytes = int(array.nbytes)
         root, chosen = _tempdir.choose_root(self.temp_folder, nbytes)
         try:
             return self._write_in(root, array)
         except OSError as exc:
-            if exc.errno not in _NO_SPACE:
-                raise
             if chosen or root == _tempdir.disk_root():
-                raise self._no_space(root, nbytes) from exc
+                raise self._folder_error(root, nbytes, exc) from exc
         fallback = _tempdir.disk_root()
         try:
             return self._write_in(fallback, array)
         except OSError as exc:
-            if exc.errno not in _NO_SPACE:
-                raise
-            raise self._no_space(fallback, nbytes) from exc
+            raise self._folder_error(fallback, nbytes, exc) from exc
 
-    def _no_space(self, root: str, nbytes: int) -> TempSpaceError:
+    def _folder_error(self, root: str, nbytes: int, exc: OSError) -> TempFolderError:
         folder = self._folders.get(root, root)
-        free = _free_bytes(root)
-        msg = (
-            f"no room to write a {_human(nbytes)} array ({nbytes} bytes) for the workers in "
-            f"{folder!r} ({_human(free)} free): free space there, point Parallel(temp_folder=...) "
-            "or $JOBLIB_TEMP_FOLDER at a folder with room, or raise max_nbytes to pickle it"
+        size = f"a {_human(nbytes)} array ({nbytes} bytes)"
+        if exc.errno in _NO_SPACE:
+            what = f"no room to write {size} for the workers in {folder!r} "
+            what += f"({_human(_tempdir.free_bytes(root))} free): free space there, "
+        else:
+            what = f"could not write {size} for the workers in {folder!r}: {exc.strerror or exc}; "
+        msg = what + (
+            "point Parallel(temp_folder=...) or $JOBLIB_TEMP_FOLDER at a folder with room, "
+            "or raise max_nbytes to pickle it instead"
         )
-        return TempSpaceError(errno.ENOSPC, msg)
+        return TempFolderError(exc.errno or errno.EIO, msg)
 
     def _write_in(self, root: str, array: Any) -> tuple[str, str]:
         folder = self._folders.get(root)
         if folder is None:
             folder = _tempdir.make_folder(root)
             self._folders[root] = folder
-            self._finalizers.append(weakref.finalize(self, _remove_tree, folder))
+            self._finalizers.append(weakref.finalize(self, _tempdir.remove_folder, folder))
         self._n_files += 1
         path = os.path.join(folder, f"array-{self._n_files}.bin")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -283,18 +286,3 @@ class MemmapContext:
             self._folders.clear()
         for finalizer in finalizers:
             finalizer()
-
-
-def _free_bytes(root: str) -> int:
-    import shutil
-
-    try:
-        return shutil.disk_usage(root).free
-    except OSError:
-        return 0
-
-
-def _remove_tree(folder: str) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pardo._bars import check_progress
 from pardo._config import check_n_jobs, validate_settings
 from pardo._expr import eval_count
 from pardo._faults import FaultPolicy
 from pardo._memsize import parse_nbytes
 from pardo.backends import Backend, CallSettings, get_default_backend, make_backend
+
+if TYPE_CHECKING:
+    from pardo._capture import OutputCapture
 
 __all__ = ["Default", "Options", "resolve_backend"]
 
@@ -84,6 +88,7 @@ class Options:
         _choice("return_as", args["return_as"], _RETURN_AS)
         _choice("on_error", args["on_error"], _ON_ERROR)
         _choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
+        check_progress(args["progress"])
         batch_size = args["batch_size"]
         if batch_size != "auto" and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
@@ -134,9 +139,23 @@ class Options:
             task_timeout=self.faults.task_timeout,
         )
 
-    def capture_context(self) -> tuple[tuple[Any, Any], ...]:
+    def capture_context(self, backend: Backend) -> tuple[tuple[Any, Any], ...]:
         """Snapshots of the caller's context that tasks should see (see pardo._context)."""
-        return ()
+        from pardo._context import capture
+
+        # Threads already run in a copy of the caller's context; the sequential backend runs
+        # tasks in the caller itself, so registered state needs no restoring there.
+        return capture(
+            carry_vars=not backend.uses_threads, run_propagators=backend.name != "sequential"
+        )
+
+    def capture_output(self, backend: Backend) -> OutputCapture | None:
+        """How process workers record their tasks' logging and prints (see pardo._capture)."""
+        if backend.uses_threads:
+            return None  # same process: output already lands where the caller's does
+        from pardo._capture import capture_spec
+
+        return capture_spec()
 
     def max_in_flight(self, n_jobs: int) -> int:
         """How many batches may be submitted and not yet handed back."""

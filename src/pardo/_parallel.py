@@ -152,18 +152,22 @@ class Parallel:
         options = self._options
         total = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
         self.n_completed_tasks = self.n_dispatched_tasks = 0
-        self._reporter = CallReporter(options, backend, n_jobs, total, on_change=self._progressed)
         nested_name, nested_jobs = backend.get_nested_backend()
         nested = dict(_config.get_config())
         if nested_name:
             nested = {"backend": nested_name, "nesting_level": backend.nesting_level + 1}
             if nested_jobs is not None:
                 nested["n_jobs"] = nested_jobs
-        context = options.capture_context()
+        context = options.capture_context(backend)
+        capture = options.capture_output(backend)
         keep_going = options.faults.collect
+        self._reporter = reporter = CallReporter(
+            options, backend, n_jobs, total, self._progressed, label=repr(self), verbose=self.verbose
+        )
 
         def make_batch(tasks: list[Task], start: int) -> Batch:
-            return Batch(tasks, start, nested, keep_going, context)
+            reporter.batch_dispatched(len(tasks))
+            return Batch(tasks, start, nested, keep_going, context, capture)
 
         batcher: AutoBatcher | FixedBatcher
         if options.batch_size == "auto":

@@ -12,9 +12,12 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from pardo import _config
+
+if TYPE_CHECKING:
+    from pardo._capture import OutputCapture
 
 __all__ = ["Batch", "BatchResult", "Failure", "Task", "delayed"]
 
@@ -64,12 +67,16 @@ class Failure(NamedTuple):
 
 
 class BatchResult(NamedTuple):
-    """What a batch sends back. ``results[i]`` is None where ``failures`` names offset ``i``."""
+    """What a batch sends back. ``results[i]`` is None where ``failures`` names offset ``i``.
+
+    ``output`` holds what the tasks logged and printed in a process worker (``pardo._capture``).
+    """
 
     results: list[Any]
     failures: list[Failure]
     elapsed: float
     pid: int
+    output: tuple[Any, ...] = ()
 
 
 #: Context capture: callables that snapshot caller state, paired with ones restoring it in a task.
@@ -85,9 +92,10 @@ class Batch:
         nested: the configuration tasks see (nested backend, nesting level).
         keep_going: run the tasks after a failing one too (``on_error="collect"``).
         context: snapshots from context propagators, restored around the tasks.
+        capture: records the tasks' logging and prints (process workers), or None.
     """
 
-    __slots__ = ("context", "keep_going", "nested", "start", "tasks")
+    __slots__ = ("capture", "context", "keep_going", "nested", "start", "tasks")
 
     def __init__(
         self,
@@ -96,37 +104,46 @@ class Batch:
         nested: dict[str, Any],
         keep_going: bool = False,
         context: tuple[tuple[Callable[[Any], Any], Any], ...] = (),
+        capture: OutputCapture | None = None,
     ) -> None:
         self.tasks = tasks
         self.start = start
         self.nested = nested
         self.keep_going = keep_going
         self.context = context
+        self.capture = capture
 
     def __len__(self) -> int:
         return len(self.tasks)
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return (self.tasks, self.start, self.nested, self.keep_going, self.context)
+        return (self.tasks, self.start, self.nested, self.keep_going, self.context, self.capture)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.tasks, self.start, self.nested, self.keep_going, self.context = state
+        self.tasks, self.start, self.nested, self.keep_going, self.context, self.capture = state
 
     def __call__(self) -> BatchResult:
         token = _config._CONFIG.set(self.nested)
         restores = [restore(snapshot) for restore, snapshot in self.context]
+        results: list[Any] = []
+        output: tuple[Any, ...] = ()
+        # The recording reads len(results) to know which task is printing: no cost per task.
+        recording = None if self.capture is None else self.capture.start(results, self.start)
         begin = time.perf_counter()
         try:
-            results, failures = self._run()
+            results, failures = self._run(results)
         finally:
+            if recording is not None:
+                output = recording.stop()
             for undo in reversed(restores):
                 if callable(undo):
                     undo()
             _config._CONFIG.reset(token)
-        return BatchResult(results, failures, time.perf_counter() - begin, os.getpid())
+        return BatchResult(results, failures, time.perf_counter() - begin, os.getpid(), output)
 
-    def _run(self) -> tuple[list[Any], list[Failure]]:
-        results: list[Any] = []
+    def _run(self, results: list[Any] | None = None) -> tuple[list[Any], list[Failure]]:
+        if results is None:
+            results = []
         append = results.append
         failures: list[Failure] = []
         tasks = self.tasks

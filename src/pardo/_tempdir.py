@@ -12,7 +12,16 @@ import os
 import shutil
 import tempfile
 
-__all__ = ["FOLDER_PREFIX", "SHM_ROOT", "choose_root", "disk_root", "make_folder", "sweep_stale"]
+__all__ = [
+    "FOLDER_PREFIX",
+    "SHM_ROOT",
+    "choose_root",
+    "disk_root",
+    "free_bytes",
+    "make_folder",
+    "remove_folder",
+    "sweep_stale",
+]
 
 FOLDER_PREFIX = "pardo-"
 #: Shared memory: files there are RAM, so workers map the parent's bytes without any disk I/O.
@@ -31,14 +40,19 @@ def explicit_root(temp_folder: str | None) -> str | None:
     return os.environ.get("JOBLIB_TEMP_FOLDER") or None
 
 
+def free_bytes(root: str) -> int:
+    """Bytes free for us under ``root`` now (0 when that cannot be told)."""
+    try:
+        return shutil.disk_usage(root).free
+    except OSError:
+        return 0
+
+
 def shm_has_room(nbytes: int) -> bool:
     """True when ``/dev/shm`` exists, is writable and has ``nbytes`` free right now."""
     if not (os.path.isdir(SHM_ROOT) and os.access(SHM_ROOT, os.W_OK | os.X_OK)):
         return False
-    try:
-        return shutil.disk_usage(SHM_ROOT).free >= nbytes
-    except OSError:
-        return False
+    return free_bytes(SHM_ROOT) >= nbytes
 
 
 def choose_root(temp_folder: str | None, nbytes: int) -> tuple[str, bool]:
@@ -69,6 +83,11 @@ def make_folder(root: str) -> str:
     namespace = _pid_namespace()
     sweep_stale(root, namespace)
     return tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-{namespace}-", dir=root)
+
+
+def remove_folder(folder: str) -> None:
+    """Delete ``folder`` and everything in it; already gone is fine."""
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:

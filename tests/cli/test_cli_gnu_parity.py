@@ -35,7 +35,20 @@ DRY_RUNS = [
     ("echo", "{}", ":::", "a b", "c;d", "e'f", "$HOME", "*", "a=b", "é", ""),
     ("echo", ":::", "a", "b", ":::", "c", "d"),
     ("echo {1} {2}; echo x", ":::", "a", "b", ":::", "c", "d"),
-    ("echo", "{.}", "{/}", "{//}", "{/.}", "{#}", ":::", "dir/sub/f.tar.gz", "plain", "/abs/x.y", ".h", "dir/"),
+    (
+        "echo",
+        "{.}",
+        "{/}",
+        "{//}",
+        "{/.}",
+        "{#}",
+        ":::",
+        "dir/sub/f.tar.gz",
+        "plain",
+        "/abs/x.y",
+        ".h",
+        "dir/",
+    ),
     ("echo", "{1/.}", "{2.}", "{3}", ":::", "a/b.c", ":::", "d/e.f"),
     ("echo", "{1}", "{2}", "{3}", ":::", "a", "b", ":::", "x", "y", "z", ":::+", "1", "2"),
     ("echo", "{1}", "{2}", ":::", "a", "b", "c", ":::+", "1", "2"),
@@ -116,7 +129,7 @@ def test_joblog_columns(pardo, tmp_path: Path) -> None:
         cells = sorted((line.split("\t") for line in lines), key=lambda r: int(r[0]))
         shape = [(len(r[2].split(".")[1]), len(r[3]), len(r[3].split(".")[1])) for r in cells]
         kept = [(*r[:2], *r[4:8], shlex.split(r[8])) for r in cells]
-        return header, list(zip(kept, shape))
+        return header, list(zip(kept, shape, strict=False))
 
     assert rows("pardo.log") == rows("gnu.log")
 

@@ -11,6 +11,7 @@ from pardo._cli._args import MAX_JOBS, UsageError, parse_args, resolve_jobs
 from pardo._cli._halt import HaltSpec, HaltTracker, exit_code_of, parse_halt
 from pardo._cli._inputs import SourceSpec, split_sources
 from pardo._cli._joblog import HEADER, JobLog, JoblogRow, completed_seqs, format_row
+from pardo._cli._output import result_dir, tagged
 
 
 class TestParseArgs:
@@ -26,7 +27,22 @@ class TestParseArgs:
 
     def test_seed_example(self) -> None:
         """The README's example parses into its command and two sources."""
-        argv = "python example.py --set-gamma {1} --set-c {2} ::: 0.1 1 10 ::: 0.2 2 20".split()
+        argv = [
+            "python",
+            "example.py",
+            "--set-gamma",
+            "{1}",
+            "--set-c",
+            "{2}",
+            ":::",
+            "0.1",
+            "1",
+            "10",
+            ":::",
+            "0.2",
+            "2",
+            "20",
+        ]
         opts = parse_args(argv)
         assert opts.command == ("python", "example.py", "--set-gamma", "{1}", "--set-c", "{2}")
         assert opts.sources == (
@@ -37,14 +53,39 @@ class TestParseArgs:
     def test_all_options(self) -> None:
         """Every option lands in its field."""
         opts = parse_args(
-            "--dry-run --tag --bar --timeout 2.5 --retries 3 --halt now,fail=1 --joblog +log "
-            "--resume --results out --delay 0.1 --shuf --dask tcp://h:8786 --header : cmd".split()
+            [
+                "--dry-run",
+                "--tag",
+                "--bar",
+                "--timeout",
+                "2.5",
+                "--retries",
+                "3",
+                "--halt",
+                "now,fail=1",
+                "--joblog",
+                "+log",
+                "--resume",
+                "--results",
+                "out",
+                "--delay",
+                "0.1",
+                "--shuf",
+                "--dask",
+                "tcp://h:8786",
+                "--header",
+                ":",
+                "cmd",
+            ]
         )
         assert (opts.dry_run, opts.tag, opts.bar, opts.shuf, opts.header) == (True,) * 5
         assert (opts.timeout, opts.retries, opts.delay) == (2.5, 3, 0.1)
         assert opts.halt == HaltSpec("now", "fail", 1)
         assert (opts.joblog, opts.resume, opts.results, opts.dask) == (
-            "+log", True, "out", "tcp://h:8786"
+            "+log",
+            True,
+            "out",
+            "tcp://h:8786",
         )
 
     def test_progress_is_bar(self) -> None:
@@ -87,7 +128,16 @@ class TestSources:
 class TestResolveJobs:
     @pytest.mark.parametrize(
         ("spec", "expected"),
-        [(None, 8), ("3", 3), ("50%", 4), ("1%", 1), ("200%", 16), ("+2", 10), ("-3", 5), ("-9", 1)],
+        [
+            (None, 8),
+            ("3", 3),
+            ("50%", 4),
+            ("1%", 1),
+            ("200%", 16),
+            ("+2", 10),
+            ("-3", 5),
+            ("-9", 1),
+        ],
     )
     def test_forms(self, spec: str | None, expected: int) -> None:
         """N, N% of the CPUs, +N, -N; the default is one job per CPU (8 here)."""
@@ -196,8 +246,16 @@ class TestJoblog:
     def test_completed_seqs(self, tmp_path: Path) -> None:
         """--resume skips every logged seq; --resume-failed those with any successful row."""
         log = tmp_path / "log"
-        rows = ["1\t:\t1\t1\t0\t0\t1\t0\tx", "1\t:\t1\t1\t0\t0\t0\t0\tx", "2\t:\t1\t1\t0\t0\t0\t0\tx"]
-        rows += ["3\t:\t1\t1\t0\t0\t0\t0\tx", "3\t:\t1\t1\t0\t0\t1\t0\tx", "4\t:\t1\t1\t0\t0\t0\t9\tx"]
+        rows = [
+            "1\t:\t1\t1\t0\t0\t1\t0\tx",
+            "1\t:\t1\t1\t0\t0\t0\t0\tx",
+            "2\t:\t1\t1\t0\t0\t0\t0\tx",
+        ]
+        rows += [
+            "3\t:\t1\t1\t0\t0\t0\t0\tx",
+            "3\t:\t1\t1\t0\t0\t1\t0\tx",
+            "4\t:\t1\t1\t0\t0\t0\t9\tx",
+        ]
         rows += ["5\t:\t1"]  # a line cut short by a crash
         log.write_text(HEADER + "\n".join(rows) + "\n")
         assert completed_seqs(str(log), failed_too=True) == {1, 2, 3, 4}
@@ -226,3 +284,16 @@ class TestJoblog:
         log.close()
         kept = existing if (name.startswith("+") or resume) else ""
         assert path.read_text() == kept + (HEADER if header_written else "")
+
+
+class TestOutputHelpers:
+    def test_tagged_prefixes_every_line(self) -> None:
+        """Each line gets the tag, an unterminated last line too; empty output stays empty."""
+        assert tagged(b"l1\nl2", b"a\t") == b"a\tl1\na\tl2"
+        assert tagged(b"l1\n", b"a\t") == b"a\tl1\n"
+        assert tagged(b"", b"a\t") == b""
+
+    def test_result_dir_escapes_values(self) -> None:
+        """Slashes and backslashes are escaped as GNU Parallel does; empty, . and .. get one."""
+        assert result_dir("out", ["1", "2"], ["x/y", "a\\b"]) == "out/1/x\\_y/2/a\\\\b"
+        assert result_dir("out", ["1", "2", "3"], ["", ".", ".."]) == "out/1/\\/2/\\./3/\\.."

@@ -20,14 +20,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return demo(args[1:])
     from pardo._cli._args import UsageError, parse_args
-    from pardo._cli._run import OTHER_ERROR, default_streams, run
+    from pardo._cli._process import default_streams
+    from pardo._cli._run import OTHER_ERROR, run
 
     try:
         options = parse_args(args)
         stdin, stdout, stderr = default_streams()
         sys.stdout.flush()
         return run(options, stdin, stdout, stderr)
-    except UsageError as exc:
+    except (UsageError, OSError, ImportError) as exc:  # bad usage; unwritable log; no dask
         sys.stderr.write(f"pardo: {exc}\n")
         return OTHER_ERROR
     except SystemExit as exc:  # --help and --version print and stop

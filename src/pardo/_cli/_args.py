@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pardo._cli._halt import HaltSpec, parse_halt
 from pardo._cli._inputs import SEPARATORS, SourceSpec, split_sources
@@ -19,6 +19,15 @@ __all__ = ["CliOptions", "UsageError", "parse_args", "resolve_jobs"]
 #: Ceiling for ``-j 0``. GNU Parallel stops at its free file handles; jobs here hold 2 pipes
 #: each, so 250 stays well inside the common ``ulimit -n`` of 1024.
 MAX_JOBS = 250
+
+
+_EPILOG = """\
+example:
+  pardo python train.py --gamma {1} --c {2} ::: 0.1 1 ::: 1 10
+
+Without ::: or :::: the values are the lines of stdin. Replacement strings:
+{} {1} {.} {/} {//} {/.} {#} {%} {name}. `pardo demo` runs a demo of the Python API.
+"""
 
 
 class UsageError(Exception):
@@ -38,7 +47,7 @@ class CliOptions:
     bar: bool = False
     timeout: float | None = None
     retries: int = 0
-    halt: HaltSpec = HaltSpec()
+    halt: HaltSpec = field(default_factory=HaltSpec)
     joblog: str | None = None
     resume: bool = False
     resume_failed: bool = False
@@ -75,9 +84,11 @@ def _count(text: str) -> int:
 def _parser() -> _Parser:
     p = _Parser(
         prog="pardo",
+        usage="pardo [options] [command ...] [::: values ...] [:::+ values ...] [:::: file ...]",
         allow_abbrev=False,
         description="Run a shell command for every combination of arguments, in parallel.",
-        epilog="Example: pardo python train.py --gamma {1} --c {2} ::: 0.1 1 ::: 1 10",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = p.add_argument
     add("-j", "--jobs", metavar="N", help="jobs at once: N, N%% of the CPUs, +N, -N, 0 = max")

@@ -3,11 +3,12 @@
 Every job runs in its own session (``start_new_session=True``), so a terminal's Ctrl-C reaches
 only pardo, and pardo stops a job by signalling its whole process group: SIGTERM, then SIGKILL
 to whatever is left after a grace period. ``stop`` does that to every running job at once (for
-Ctrl-C and ``--halt now``); a job started just after ``stop`` is refused by ``adopt``.
+Ctrl-C and ``--halt now``); a job started just after such a ``stop`` is refused by ``adopt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import signal
@@ -25,10 +26,8 @@ KILL_GRACE_SECONDS = 0.35
 
 def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     """Send ``sig`` to the job's process group (its pid: the job is a session leader)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass  # the whole group is gone already
 
 
 class JobControl:
@@ -42,6 +41,7 @@ class JobControl:
         self._running: dict[int, subprocess.Popen[bytes]] = {}
         self._killed: set[int] = set()
         self._stopping = threading.Event()
+        self._killing = False
         self._delay = delay
         self._next_start = 0.0
 
@@ -77,9 +77,10 @@ class JobControl:
             heapq.heappush(self._free, slot)
 
     def adopt(self, proc: subprocess.Popen[bytes]) -> bool:
-        """Register a started job; False (the caller kills it) when the run is stopping."""
+        """Register a started job; False (the caller kills it) when running jobs are being
+        killed. A job that started as a "soon" halt came is let finish: it is already running."""
         with self._changed:
-            if self.stopping:
+            if self._killing:
                 return False
             self._running[proc.pid] = proc
             return True
@@ -105,6 +106,7 @@ class JobControl:
         if not kill:
             return
         with self._changed:
+            self._killing = True
             for pid, proc in self._running.items():
                 self._killed.add(pid)
                 signal_group(proc, signal.SIGTERM)

@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["cv_error", "demo"]
 
-_SIZES = {"default": (4000, 300, 8, 5), "quick": (400, 30, 3, 2)}
+_SIZES = {"default": (4000, 400, 10, 5), "quick": (400, 30, 3, 2)}
 
 
 def _data(n_samples: int, n_features: int, seed: int = 0) -> tuple[Any, Any]:

@@ -44,7 +44,11 @@ def parse_halt(text: str) -> HaltSpec:
     why, _, amount = condition.partition("=")
     percent = amount.endswith("%")
     digits = amount[:-1] if percent else amount
-    if when not in ("now", "soon") or why not in ("fail", "success", "done") or not digits.isdigit():
+    if (
+        when not in ("now", "soon")
+        or why not in ("fail", "success", "done")
+        or not digits.isdigit()
+    ):
         msg = f"--halt {text!r} is not valid; expected {_FORMS}"
         raise ValueError(msg)
     count = int(digits)

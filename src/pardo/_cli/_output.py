@@ -76,7 +76,7 @@ class Printer:
 def result_dir(root: str, names: Sequence[str], values: Sequence[str]) -> str:
     """``root/name1/value1/name2/value2...``, each value made a safe single path component."""
     parts = [root]
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=True):
         parts.extend((name, _component(value)))
     return os.path.join(*parts)
 

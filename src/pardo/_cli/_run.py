@@ -1,4 +1,4 @@
-"""One ``pardo`` run: build the jobs, run them through ``Parallel``, print, log, and pick the exit status.
+"""One ``pardo`` run: build the jobs, run them with ``Parallel``, print, log, pick the exit status.
 
 Jobs run on pardo's own engine: ``Parallel(backend="threading", return_as="generator_unordered")``
 with one job per task, each job a subprocess in its own session (see ``pardo._cli._jobs``). With
@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
-import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -24,6 +21,7 @@ from pardo._cli._inputs import open_inputs
 from pardo._cli._joblog import JobLog, JoblogRow, completed_seqs, split_name
 from pardo._cli._jobs import Job, JobResult, JobSettings, run_job
 from pardo._cli._output import Printer, save_results
+from pardo._cli._process import signals_interrupt
 from pardo._cli._template import Template
 from pardo._config import cpu_count, parallel_config
 from pardo._parallel import Parallel
@@ -52,7 +50,9 @@ def _number(rows: Iterable[tuple[str, ...]], skip: set[int]) -> Iterator[Job]:
             index += 1
 
 
-def _plan(opts: CliOptions, stdin: IO[str]) -> tuple[Template, list[str], Iterable[Job], int | None]:
+def _plan(
+    opts: CliOptions, stdin: IO[str]
+) -> tuple[Template, list[str], Iterable[Job], int | None]:
     """The template, the source names, the jobs to run (lazy when streaming) and their count."""
     try:
         inputs = open_inputs(opts.sources, opts.header, stdin)
@@ -67,7 +67,7 @@ def _plan(opts: CliOptions, stdin: IO[str]) -> tuple[Template, list[str], Iterab
     if opts.resume or opts.resume_failed:
         skip = completed_seqs(split_name(opts.joblog or "")[0], failed_too=opts.resume)
     jobs: Iterable[Job] = _number(rows, skip)
-    needs_count = opts.halt.percent or opts.bar or (opts.jobs or "").strip() == "0"
+    needs_count = opts.halt.percent or (opts.jobs or "").strip() == "0"
     if not inputs.streaming or needs_count:
         jobs = list(jobs)
     by_position = {position: name for name, position in inputs.names.items()}
@@ -129,19 +129,23 @@ def _dask_context(address: str | None) -> contextlib.AbstractContextManager[Any]
     try:
         import pardo.backends._dask  # noqa: F401 - only checks that the backend is there
     except ImportError as exc:
-        msg = f"--dask needs pardo's dask backend and distributed ({exc}): pip install 'pardo[dask]'"
+        msg = (
+            f"--dask needs pardo's dask backend and distributed ({exc}): pip install 'pardo[dask]'"
+        )
         raise UsageError(msg) from exc
     return parallel_config(backend="dask", scheduler_address=address)
 
 
 def run(opts: CliOptions, stdin: IO[str], stdout: IO[bytes], stderr: IO[bytes]) -> int:
     """Run (or with ``--dry-run`` print) every job; return the exit status."""
+    if not opts.sources and stdin.isatty():
+        stderr.write(b"pardo: reading values from the terminal, one a line (Ctrl-D ends)\n")
     template, names, jobs, total = _plan(opts, stdin)
     n_jobs = resolve_jobs(opts.jobs, total, cpu_count())
     if opts.dry_run:
         for job in jobs:
-            stdout.write(template.expand(job.values, job.seq, job.index % n_jobs + 1).encode(
-                "utf-8", "surrogateescape") + b"\n")  # fmt: skip
+            line = template.expand(job.values, job.seq, job.index % n_jobs + 1)
+            stdout.write(line.encode("utf-8", "surrogateescape") + b"\n")
         stdout.flush()
         return 0
     if opts.dask is not None and opts.jobs is None:
@@ -151,16 +155,16 @@ def run(opts: CliOptions, stdin: IO[str], stdout: IO[bytes], stderr: IO[bytes]) 
     settings = JobSettings(
         template, _shell(), opts.timeout, opts.retries, max(n_jobs, 1), opts.dask is not None
     )
-    joblog = JobLog(opts.joblog, opts.resume or opts.resume_failed) if opts.joblog else None
-    printer = Printer(stdout, stderr, opts.keep_order, opts.tag)
     local = opts.dask is None
     feed = (
         _SizedFeed(jobs, settings, control, local)
         if isinstance(jobs, list)
         else _Feed(jobs, settings, control, local)
     )
+    joblog = JobLog(opts.joblog, opts.resume or opts.resume_failed) if opts.joblog else None
+    printer = Printer(stdout, stderr, opts.keep_order, opts.tag)
     try:
-        with _dask_context(opts.dask), _signals_interrupt():
+        with _dask_context(opts.dask), signals_interrupt():
             parallel = _parallel(n_jobs, opts)
             interrupted = _consume(lambda: parallel(feed), opts, names, control, joblog, printer)
     finally:
@@ -190,13 +194,15 @@ def _consume(
         results = start()  # with -j 1 the first jobs already run in here
         for result in results:
             _handle(result, opts, names, joblog, printer)
-            if remote and result.status == "done":
-                # Remote jobs cannot count themselves against --halt: count them here.
-                if control.record(result.exitval, result.signal) == "now":
-                    break
-    except KeyboardInterrupt:
-        control.stop(kill=True)
-        return True
+            # Remote jobs cannot count themselves against --halt: count them here.
+            counted = remote and result.status == "done"
+            if counted and control.record(result.exitval, result.signal) == "now":
+                break
+    except BaseException as exc:
+        control.stop(kill=True)  # an error here must not leave jobs running behind it
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        raise
     finally:
         close = getattr(results, "close", None)
         if close is not None:
@@ -227,46 +233,3 @@ def _halt_note(tracker: HaltTracker) -> str:
         f"halted by --halt {spec.when},{spec.why}={amount} "
         f"({tracker.failed} failed, {tracker.succeeded} succeeded)"
     )
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the run like Ctrl-C (jobs live in their own sessions, so they
-    would not get those signals otherwise); only possible from the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def default_streams() -> tuple[IO[str], IO[bytes], IO[bytes]]:
-    """stdin as text, stdout and stderr as bytes (falling back for captured text streams)."""
-    return sys.stdin, _binary(sys.stdout), _binary(sys.stderr)
-
-
-class _TextSink:
-    """Bytes written to a text-only stream (an in-memory capture) are decoded first."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def write(self, data: bytes) -> int:
-        self._stream.write(data.decode("utf-8", "replace"))
-        return len(data)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-
-def _binary(stream: IO[str]) -> IO[bytes]:
-    buffer = getattr(stream, "buffer", None)
-    return buffer if buffer is not None else _TextSink(stream)  # type: ignore[return-value]

@@ -107,11 +107,6 @@ class Template:
                 out.append(_substitute(part, values, seq, slot))
         return "".join(out)
 
-    @property
-    def uses_slot(self) -> bool:
-        """Whether the command contains ``{%}`` (only then does the slot change the command)."""
-        return any(isinstance(part, _Ref) and part.kind == "slot" for part in self.parts)
-
 
 def _reference(match: re.Match[str], names: Mapping[str, int]) -> _Ref | None:
     body, key, modifier = match.group(1), match.group(2), match.group(3) or ""

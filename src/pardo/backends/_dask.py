@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 from pardo._config import resolve_n_jobs
 from pardo._errors import WorkerDiedError
 from pardo._task import Batch
-from pardo.backends._base import Backend, CallSettings
+from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import decode_result, encode_batch, run_encoded
 
 __all__ = ["SCATTER_NBYTES", "DaskBackend", "backend_class"]
@@ -106,6 +107,8 @@ class DaskBackend(Backend):
         #: id -> (weakref, dask Future) for arguments scattered automatically during this call.
         self._cache: dict[int, tuple[weakref.ref[Any], Any]] = {}
         self._inflight: set[Any] = set()
+        self._deaths: dict[int, WorkerDeath] = {}
+        self._blame: dict[int, tuple[int, float]] = {}  # dead worker pid -> (batch start, when)
         self._seceded: contextlib.ExitStack | None = None
 
     # -- connecting -----------------------------------------------------------------------------
@@ -187,8 +190,28 @@ class DaskBackend(Backend):
         key = f"pardo-{_task_name(batch)}-{uuid.uuid4().hex}"
         future = client.submit(func, *args, key=key, pure=False, **self._submit_kwargs)
         self._inflight.add(future)
-        future.add_done_callback(functools.partial(_relay, outer, self._inflight))
+        start = batch.start if isinstance(batch, Batch) else 0
+        future.add_done_callback(functools.partial(self._relay, outer, start))
         return outer
+
+    def _relay(self, outer: Future[Any], start: int, future: Any) -> None:
+        """Done-callback (dask's callback thread): hand a dask Future's outcome to ``outer``."""
+        from distributed import KilledWorker
+
+        self._inflight.discard(future)
+        value, error = _outcome(future)
+        if isinstance(error, KilledWorker):
+            # dask gave up after distributed.scheduler.allowed-failures deaths: report it as the
+            # process backends do, blaming the batch only if it ran (not queued) on the worker.
+            dead = error.last_worker
+            self._deaths[dead.pid] = WorkerDeath(dead.pid, None)
+            if future.key in dead.executing:
+                self._blame[dead.pid] = (start, time.monotonic())
+            error = WorkerDiedError(f"dask worker {dead.address} died: {error}")
+        if error is None:
+            outer.set_result(value)
+        else:
+            outer.set_exception(error)
 
     def stop_call(self) -> None:
         self._cache = {}  # dropping our futures lets the cluster free the scattered data
@@ -197,11 +220,14 @@ class DaskBackend(Backend):
             seceded.close()  # rejoin the worker's thread pool
 
     def abort_everything(self) -> None:
+        self._cancel_inflight()
+        self._cache = {}
+
+    def _cancel_inflight(self) -> None:
         inflight, self._inflight = list(self._inflight), set()
         if inflight and self._client is not None:
             # Queued batches never start; a running one finishes on its worker, result dropped.
             self._client.cancel(inflight)
-        self._cache = {}
 
     def terminate(self) -> None:
         client, self._client = self._client, None
@@ -218,6 +244,21 @@ class DaskBackend(Backend):
 
     def get_nested_backend(self) -> tuple[str, int | None]:
         return "dask", None
+
+    # -- worker deaths: dask reruns a task whose worker died; past its allowed-failures, the
+    # dispatch loop takes over as for a broken process pool (blame, split, retries=).
+
+    def check_workers(self) -> list[WorkerDeath]:
+        return list(self._deaths.values())
+
+    def running(self) -> dict[int, tuple[int, float]]:
+        return dict(self._blame)
+
+    def recover(self) -> None:
+        """The dispatch loop resubmits every batch in flight: cancel their first copies."""
+        self._deaths.clear()
+        self._blame.clear()
+        self._cancel_inflight()
 
     # -- scattering -----------------------------------------------------------------------------
 
@@ -324,18 +365,14 @@ def _initializer_plugin(initializer: Callable[..., Any], initargs: tuple[Any, ..
     return RunInitializer()
 
 
-def _relay(outer: Future[Any], inflight: set[Any], future: Any) -> None:
-    """Done-callback (dask's callback thread): hand a dask Future's outcome to ``outer``."""
-    inflight.discard(future)
+def _outcome(future: Any) -> tuple[Any, BaseException | None]:
+    """A finished dask Future's payload, or its error (dask's retries used up: its payload)."""
     try:
-        try:
-            value = future.result()
-        except _FailedBatch as failed:  # dask's retries are used up: report the failures
-            value = failed.args[0]
+        return future.result(), None
+    except _FailedBatch as failed:
+        return failed.args[0], None
     except BaseException as exc:
-        outer.set_exception(_translate(exc))
-    else:
-        outer.set_result(value)
+        return None, exc
 
 
 class _Encoded(Future[Any]):
@@ -352,20 +389,6 @@ class _Encoded(Future[Any]):
         if self._decoded is None:
             self._decoded = decode_result(super().result(timeout))
         return self._decoded
-
-
-def _translate(exc: BaseException) -> BaseException:
-    from distributed import KilledWorker
-
-    if not isinstance(exc, KilledWorker):
-        return exc
-    msg = (
-        f"dask workers died while running this batch ({exc}); dask gives up after "
-        "distributed.scheduler.allowed-failures deaths, Parallel(retries=N) tries N more times"
-    )
-    died = WorkerDiedError(msg)
-    died.__cause__ = exc
-    return died
 
 
 # -- worker side ----------------------------------------------------------------------------------

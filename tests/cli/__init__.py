@@ -1,0 +1,1 @@
+"""The ``pardo`` command line tests: a package, so its conftest does not shadow tests/conftest."""
