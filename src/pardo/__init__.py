@@ -16,7 +16,9 @@ from pardo._errors import (
     TimeoutError,
     WorkerDiedError,
 )
+from pardo._grid import product, zip
 from pardo._parallel import Parallel
+from pardo._persist import dump, load
 from pardo._task import delayed
 from pardo._util import effective_n_jobs
 from pardo.backends import Backend, register_parallel_backend
@@ -38,10 +40,14 @@ __all__ = [
     "WorkerDiedError",
     "cpu_count",
     "delayed",
+    "dump",
     "effective_n_jobs",
+    "load",
     "parallel_backend",
     "parallel_config",
+    "product",
     "register_parallel_backend",
+    "zip",
 ]
 
 __version__ = "0.1.0"
