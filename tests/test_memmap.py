@@ -226,6 +226,30 @@ def test_close_removes_everything(tmp_path: Path) -> None:
     context.close()  # closing twice is harmless
 
 
+def test_large_folders_are_removed_by_a_helper_thread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import threading
+
+    removed_by: list[str] = []
+
+    def remove_folder(folder: str) -> None:
+        removed_by.append(threading.current_thread().name)
+        real_remove(folder)
+
+    real_remove = _tempdir.remove_folder
+    monkeypatch.setattr(_tempdir, "remove_folder", remove_folder)
+    monkeypatch.setattr(_memmap, "BACKGROUND_REMOVE_BYTES", BIG)
+    context = MemmapContext(str(tmp_path), LIMIT, "r")
+    roundtrip(context, big_array())
+    context.close()
+    for thread in threading.enumerate():
+        if thread.name == "pardo-memmap-cleanup":
+            thread.join(timeout=10)
+    assert removed_by == ["pardo-memmap-cleanup"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_root_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("JOBLIB_TEMP_FOLDER", str(tmp_path / "env"))
     assert _tempdir.choose_root(str(tmp_path / "arg"), 10) == (str(tmp_path / "arg"), True)

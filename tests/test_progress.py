@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -45,7 +45,7 @@ class Calls:
 class FakeTqdm:
     """Just enough of tqdm: ``update``, ``total``, ``clear``/``refresh``, ``close``."""
 
-    instances: list[FakeTqdm] = []
+    instances: ClassVar[list[FakeTqdm]] = []
 
     def __init__(self, total: int | None = None, **kwargs: Any) -> None:
         self.total = total

@@ -14,9 +14,8 @@ input's, a timeout, Ctrl-C or SIGTERM, ``GeneratorExit`` from a dropped generato
 backend before it propagates, so no batch keeps running behind the caller's back.
 
 Faults (policy: ``pardo._faults``): a failed task is retried alone, as a piece of its batch
-(``pardo._inflight`` reassembles pieces). A dead worker and a task killed for ``task_timeout``
-both end in ``_recover``: the status board names the batch each dead worker held, every batch
-the pool lost is judged, the pool is rebuilt, and innocent batches restart without a new attempt.
+(``pardo._inflight`` reassembles pieces). Dead workers and ``task_timeout`` are
+``pardo._recovery``'s: it judges what a broken pool lost, rebuilds it and resubmits.
 """
 
 from __future__ import annotations
@@ -30,23 +29,19 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, Protocol
 
-from pardo import _faults
 from pardo._batching import AutoBatcher, FixedBatcher, tail_size
 from pardo._errors import TaskError, TimeoutError
 from pardo._faults import FaultPolicy, annotate
 from pardo._inflight import InFlight, Sent
 from pardo._interrupt import TermGuard
+from pardo._recovery import Recovery
 from pardo._task import Batch, BatchResult, Task
 from pardo.backends import Backend
-from pardo.backends._base import WorkerDeath
 
 __all__ = ["Dispatch", "Reporter"]
 
 #: Seconds between checks for dead workers and overdue tasks (also while results keep coming).
 POLL_SECONDS = 0.1
-#: Pool breakages in a row with no task to blame before giving up: a crashing initializer or
-#: something killing idle workers would otherwise rebuild the pool forever.
-MAX_UNBLAMED = 3
 
 
 class Reporter(Protocol):
@@ -76,6 +71,7 @@ class Dispatch:
         make_batch: Callable[[list[Task], int], Batch],
         faults: FaultPolicy,
         reporter: Reporter,
+        lazy: bool = True,
     ) -> None:
         faults.check_backend(backend)
         if faults.task_timeout is not None:
@@ -88,6 +84,9 @@ class Dispatch:
         self._batcher = batcher
         self._auto = isinstance(batcher, AutoBatcher)
         self._ordered = ordered
+        # Generators: results waiting to be consumed count as in flight, so input is read only
+        # ahead of consumption. Lists: they do not, so one slow task never stalls dispatching.
+        self._lazy = lazy
         self._timeout = timeout
         self._make_batch = make_batch
         self._faults = faults
@@ -99,8 +98,8 @@ class Dispatch:
         self._exhausted = False
         self._n_taken = self._n_completed = self._next_seq = self._next_out = 0
         self._ready: dict[int, list[Any]] = {}
-        self._completed: deque[tuple[int, list[Any]]] = deque()  # settled by _recover
-        self._unblamed, self._recovering = 0, False  # recovering: batches taken off a broken pool
+        self._completed: deque[tuple[int, list[Any]]] = deque()  # settled by Recovery
+        self._recovery = Recovery(backend, faults, self._flight)
         self._next_poll = 0.0
         self._guard = TermGuard()
 
@@ -140,9 +139,9 @@ class Dispatch:
         """Stop the backend's work now (also called when the caller drops the generator)."""
         self._exhausted = True
         self._completed.clear()
-        if self._sent or self._recovering:
+        if self._sent or self._recovery.broken:
             self._flight.clear()
-            self._recovering = False
+            self._recovery.broken = False
             self._backend.abort_everything()
 
     def close(self) -> None:
@@ -155,7 +154,7 @@ class Dispatch:
     # -- dispatching ------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        while len(self._sent) + len(self._ready) < self._max_in_flight:
+        while len(self._sent) + (len(self._ready) if self._lazy else 0) < self._max_in_flight:
             tasks = self._take()
             if not tasks:
                 break
@@ -211,29 +210,21 @@ class Dispatch:
 
     def _poll(self, now: float) -> None:
         self._next_poll = now + POLL_SECONDS
-        if not self._sent:
-            return
-        deaths = self._backend.check_workers()
-        if deaths:
-            self._recover(deaths)
-        elif self._faults.task_timeout is not None:
-            self._enforce_task_timeout(now, self._faults.task_timeout)
+        if self._sent:
+            self._finish(self._recovery.poll(now))
 
-    def _enforce_task_timeout(self, now: float, limit: float) -> None:
-        starts = {sent.batch.start for sent in self._sent.values()}
-        late = _faults.overdue(self._backend.running(), starts, now, limit)
-        if late:
-            for pid in late:
-                self._backend.kill_worker(pid)
-            deaths = [WorkerDeath(pid, _faults.KILLED) for pid in late]
-            self._recover(deaths, timed_out=dict(late.values()))
+    def _finish(self, completed: list[tuple[int, list[Any]]]) -> None:
+        """Seqs that ``Recovery`` completed (timeout markers, collected errors) go out next."""
+        for seq, results in completed:
+            self._counted(results)
+            self._completed.append((seq, results))
 
     def _settle(self, future: Future[Any], sent: Sent) -> list[Any] | None:
         """Results of a finished batch, or None while some of its seq's results are missing."""
         try:
             result: BatchResult = future.result()
         except BrokenProcessPool:
-            self._recover(self._backend.check_workers(), trigger=sent)
+            self._finish(self._recovery.recover(self._backend.check_workers(), trigger=sent))
             return None
         except BaseException as exc:
             if self._faults.should_retry(exc, sent.attempt):
@@ -275,33 +266,3 @@ class Dispatch:
             self._n_completed += len(results)
             self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
         return results
-
-    # -- recovering from dead workers -------------------------------------------------------
-
-    def _recover(
-        self,
-        deaths: list[WorkerDeath],
-        trigger: Sent | None = None,
-        timed_out: dict[int, float] | None = None,
-    ) -> None:
-        """Workers died: judge each batch the pool lost, rebuild the pool, resubmit the rest."""
-        self._recovering = True
-        losses = _faults.losses(self._backend.running(), deaths, timed_out or {})
-        lost = self._flight.take_lost(trigger)
-        self._unblamed = 0 if losses else self._unblamed + 1
-        if self._unblamed > MAX_UNBLAMED:
-            raise _faults.unblamed_error(deaths, [sent.batch for sent in lost])
-        judge = self._faults.judge
-        verdicts = [
-            (sent, judge(sent.batch, sent.attempt, losses.get(sent.batch.start, _faults.INNOCENT)))
-            for sent in lost
-        ]
-        for _, verdict in verdicts:
-            if verdict.kind == _faults.RAISE:
-                raise verdict.value  # before rebuilding: the abort that follows kills it anyway
-        self._backend.recover()
-        self._recovering = False
-        for sent, verdict in verdicts:
-            done = self._counted(self._flight.apply(sent, verdict))
-            if done is not None:
-                self._completed.append((sent.seq, done))

@@ -183,6 +183,7 @@ class Parallel:
             max_in_flight=options.max_in_flight(n_jobs),
             batcher=batcher,
             ordered=self.return_as != "generator_unordered",
+            lazy=self.return_as != "list",
             timeout=options.timeout if backend.supports_timeout else None,
             make_batch=make_batch,
             faults=options.faults,

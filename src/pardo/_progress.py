@@ -214,7 +214,11 @@ class CallReporter:
         self._stdout = verbose >= 50
         spec = options.progress
         self._spec = _config.get_config().get("progress") if spec is None else spec
+        # Not ``bool(spec)``: a tqdm object without a total refuses to be truth-tested.
+        self._wants_bar = self._spec is not None and self._spec is not False
         self._bar: Bar | None = None
+        self._counts = (0, 0)
+        self._closing = False
         self._input_done = False
         self._n_batches = 0
         self._batch_size = 1
@@ -249,7 +253,8 @@ class CallReporter:
 
     def progress(self, n_completed: int, n_dispatched: int, input_done: bool) -> None:
         self._input_done = input_done
-        if self._spec:
+        self._counts = (n_completed, n_dispatched)
+        if self._wants_bar:
             if self._bar is None:
                 self._bar = make_bar(self._spec, self.total)
             total = self.total if self.total is not None else n_dispatched if input_done else None
@@ -264,8 +269,12 @@ class CallReporter:
 
     def report(self, n_completed: int, n_dispatched: int) -> None:
         """joblib's verbose lines (``Parallel.print_progress`` calls this)."""
-        if self._verbose is not None:
-            self._verbose.update(n_completed, n_dispatched, self._n_batches, self._input_done)
+        verbose = self._verbose
+        if verbose is None:
+            return
+        verbose.update(n_completed, n_dispatched, self._n_batches, self._input_done)
+        if self._closing and verbose.sequential:
+            verbose.finish()
 
     def output(self, result: Any) -> None:
         """Replay what the batch's tasks logged and printed in a worker process."""
@@ -274,9 +283,11 @@ class CallReporter:
 
     def close(self, ok: bool) -> None:
         try:
-            verbose = self._verbose
-            if ok and verbose is not None and verbose.sequential:
-                verbose.finish()
+            if ok and self._verbose is not None and self._verbose.sequential:
+                # joblib's n_jobs=1 loop calls print_progress once more at the end: that call
+                # prints "finished" (and recipes overriding print_progress see it too).
+                self._closing = True
+                self._on_change(*self._counts)
         finally:
             bar, self._bar = self._bar, None
             if bar is not None:

@@ -48,6 +48,9 @@ def _kill_pool(pool: Any) -> None:
             lock.release()
     pool.terminate()
     pool.join()
+    # Results lost with the killed workers stay in the cache and refer back to the pool: this
+    # cycle would keep its pipes and process handles open until the cycle collector runs.
+    pool._cache.clear()
 
 
 class MultiprocessingBackend(Backend):
@@ -142,6 +145,7 @@ class MultiprocessingBackend(Backend):
 
     def recover(self) -> None:
         pool, self._pool = self._pool, None
+        self._seen = {}
         if pool is not None:
             _kill_pool(pool)
         if self._board is not None:
@@ -152,6 +156,7 @@ class MultiprocessingBackend(Backend):
         if self._pool is not None and not kill and self.check_workers():
             kill = True  # close() + join() would wait forever on a task a dead worker held
         pool, self._pool = self._pool, None
+        self._seen = {}  # their process handles hold a pipe each
         if pool is not None:
             if kill:
                 _kill_pool(pool)

@@ -1,0 +1,189 @@
+"""Benchmark: per-task overhead on a dask LocalCluster, pardo's dask backend vs joblib's.
+
+Every (engine, workload) pair runs in a fresh Python process that starts its own LocalCluster
+(2 worker processes x 1 thread on 127.0.0.1, unless told otherwise), warms it up with one small
+call, then times ``--reps`` calls. Overhead per task = (median wall time - ideal time) / tasks,
+where the ideal time is the tasks' own work spread over the cluster's threads.
+
+    python benchmarks/bench_dask.py                     # noop, 1ms and shared-array workloads
+    python benchmarks/bench_dask.py --reps 9 --workers 4
+    python benchmarks/bench_dask.py --scatter           # also: what a scatter costs vs inlining
+
+Prints a markdown table of medians and the pardo / joblib ratio. The ``--scatter`` table is what
+set ``SCATTER_NBYTES`` and ``DaskBackend.batch_target`` (see pardo.backends._dask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+ENGINES = ("pardo", "joblib")
+#: name -> (tasks, seconds of work per task, MB of array shared by all tasks)
+WORKLOADS = {
+    "noop": (20_000, 0.0, 0),
+    "1ms": (2_000, 0.001, 0),
+    "shared 50 MB array": (400, 0.0, 50),
+}
+
+
+def work(x: int, seconds: float, shared: Any = None) -> int:
+    """The task: sleep ``seconds``, return ``x``. Sleeping, not spinning, leaves the CPU to the
+    scheduler and the client, so on a small machine the overhead measured is dispatch's own."""
+    if seconds:
+        time.sleep(seconds)
+    return x
+
+
+def _cluster(workers: int) -> Any:
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return cluster, Client(cluster)
+
+
+def _one_call(engine: str, tasks: int, seconds: float, shared: Any) -> float:
+    lib: Any = __import__(engine)
+    begin = time.perf_counter()
+    with lib.parallel_config(backend="dask"):
+        out = lib.Parallel(n_jobs=-1)(lib.delayed(work)(i, seconds, shared) for i in range(tasks))
+    elapsed = time.perf_counter() - begin
+    assert out == list(range(tasks))
+    return elapsed
+
+
+def child(engine: str, workload: str, reps: int, workers: int) -> None:
+    """Fresh process: start a cluster, warm up, time ``reps`` calls, print JSON."""
+    import numpy as np
+
+    tasks, seconds, megabytes = WORKLOADS[workload]
+    shared = np.ones(megabytes * 2**20 // 8) if megabytes else None
+    cluster, client = _cluster(workers)
+    try:
+        _one_call(engine, 2 * workers, 0.0, None)
+        times = [_one_call(engine, tasks, seconds, shared) for _ in range(reps)]
+    finally:
+        client.close()
+        cluster.close()
+    print(json.dumps({"times": times}))
+
+
+def _spawn(args: list[str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def overhead_table(reps: int, workers: int) -> str:
+    rows = [
+        f"| workload | tasks | pardo µs/task | joblib µs/task | pardo / joblib "
+        f"| ({workers} workers x 1 thread, median of {reps}) |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for workload, (tasks, seconds, _) in WORKLOADS.items():
+        ideal = tasks * seconds / workers
+        per_task = {}
+        for engine in ENGINES:
+            times = _spawn(["--child", engine, workload, str(reps), str(workers)])["times"]
+            per_task[engine] = max(statistics.median(times) - ideal, 0.0) / tasks * 1e6
+        ratio = per_task["pardo"] / per_task["joblib"] if per_task["joblib"] else float("nan")
+        rows.append(
+            f"| {workload} | {tasks} | {per_task['pardo']:.0f} | {per_task['joblib']:.0f} "
+            f"| {ratio:.2f} | |"
+        )
+    return "\n".join(rows)
+
+
+def _seconds(action: Any) -> float:
+    begin = time.perf_counter()
+    action()
+    return time.perf_counter() - begin
+
+
+def scatter_child(reps: int, workers: int) -> None:
+    """Fresh process: a task round trip, a scatter, and a task carrying N bytes inline.
+
+    The inline cost is measured against an empty task timed just before it (pairs, median of
+    the differences), so drifting machine load cancels out.
+    """
+    import numpy as np
+
+    cluster, client = _cluster(workers)
+
+    def empty() -> None:
+        client.submit(work, 0, 0.0, pure=False).result()
+
+    try:
+        for _ in range(10):
+            empty()
+        rows: dict[str, Any] = {
+            "round trip": statistics.median(_seconds(empty) for _ in range(reps))
+        }
+        for nbytes in (10**3, 10**4, 10**5, 10**6, 10**7):
+            array = np.ones(nbytes // 8)
+            scatter = statistics.median(
+                _seconds(lambda a=array: client.scatter([a], hash=False)) for _ in range(reps)
+            )
+            extra = statistics.median(
+                _seconds(lambda a=array: client.submit(work, 0, 0.0, a, pure=False).result())
+                - _seconds(empty)
+                for _ in range(reps)
+            )
+            rows[str(nbytes)] = (scatter, extra)
+    finally:
+        client.close()
+        cluster.close()
+    print(json.dumps(rows))
+
+
+def scatter_table(reps: int, workers: int) -> str:
+    rows = _spawn(["--scatter-child", str(reps), str(workers)])
+    lines = [
+        f"One task round trip (submit + result, nothing to send): {rows.pop('round trip') * 1e3:.1f} ms",
+        "",
+        "| argument size | scatter it (ms) | extra cost to send it inline with one batch (ms) |",
+        "|---:|---:|---:|",
+    ]
+    for nbytes, (scatter, inline) in rows.items():
+        lines.append(f"| {int(nbytes):,} B | {scatter * 1e3:.1f} | {inline * 1e3:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        engine, workload, reps, workers = sys.argv[2:6]
+        child(engine, workload, int(reps), int(workers))
+        return
+    if sys.argv[1:2] == ["--scatter-child"]:
+        scatter_child(int(sys.argv[2]), int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="timed calls per process")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
+    parser.add_argument("--scatter", action="store_true", help="also time scatter vs inline")
+    parser.add_argument("--only-scatter", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.only_scatter:
+        print(overhead_table(args.reps, args.workers))
+    if args.scatter or args.only_scatter:
+        print()
+        print(scatter_table(max(args.reps, 21), args.workers))
+
+
+if __name__ == "__main__":
+    main()

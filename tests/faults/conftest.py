@@ -1,0 +1,113 @@
+"""Run one fault scenario in a fresh interpreter, with a hard time limit, and check what it left.
+
+``run_scenario(name, backend)`` starts ``fault_scenarios.py`` in a new session, optionally sends
+it a signal once its tasks are running, and returns the child's JSON outcome. Before returning
+it checks what must hold after *any* fault: the child reported no stray child process, no
+``pardo-*`` folder of its own and no more open fds or threads than before the fault, and,
+after it exited, none of its worker processes is still alive and it left no named semaphore.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+HERE = Path(__file__).resolve().parent
+#: Hard limit for one scenario (a hang is a failure, never a stuck test run).
+SCENARIO_SECONDS = 60
+
+Runner = Callable[..., dict[str, Any]]
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _start(name: str, backend: str, workdir: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    code = "import fault_scenarios; fault_scenarios.main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, name, backend, str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: a "terminal" to send Ctrl-C to
+    )
+
+
+def _signal_when_started(proc: subprocess.Popen[str], workdir: Path, sig: int) -> float:
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    assert _wait(lambda: bool(list(workdir.glob("started-*"))), 30), "tasks never started"
+    sent = time.time()
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # what Ctrl-C in a terminal does: the whole foreground group
+    else:
+        os.kill(proc.pid, sig)  # what ``kill PID`` does
+    return sent
+
+
+def run_scenario(name: str, backend: str, workdir: Path, sig: int | None = None) -> dict[str, Any]:
+    proc = _start(name, backend, workdir)
+    try:
+        sent = _signal_when_started(proc, workdir, sig) if sig is not None else None
+        out, err = proc.communicate(timeout=SCENARIO_SECONDS)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    lines = out.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"scenario crashed (rc {proc.returncode}):\n{err[-3000:]}"
+    outcome: dict[str, Any] = json.loads(lines[-1])
+    outcome["stderr"] = err
+    if sent is not None:
+        outcome["latency"] = outcome.get("caught_at", float("inf")) - sent
+    _check_leftovers(outcome, proc.pid)
+    return outcome
+
+
+def _check_leftovers(outcome: dict[str, Any], child: int) -> None:
+    left = outcome["leftovers"]
+    assert outcome["next_call_ok"] is True, f"the next call failed: {outcome['next_call_ok']}"
+    assert not left["strays"], f"stray processes: {left['strays']}"
+    assert not left["folders"], f"temp folders left: {left['folders']}"
+    assert left["now"]["fds"] <= left["baseline"]["fds"], f"fds leaked: {left}"
+    assert left["now"]["threads"] <= left["baseline"]["threads"], f"threads leaked: {left}"
+    workers = outcome["worker_pids"]
+    assert _wait(lambda: not any(_alive(p) for p in workers), 10), "a worker outlived its parent"
+    semaphores = glob.glob(f"/dev/shm/sem.*{child}*")
+    assert not semaphores, f"named semaphores left: {semaphores}"
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Runner:
+    """``scenario(name, backend, sig=None)``: run it in a fresh interpreter; its JSON outcome."""
+
+    def run(name: str, backend: str, sig: int | None = None) -> dict[str, Any]:
+        return run_scenario(name, backend, tmp_path, sig)
+
+    return run

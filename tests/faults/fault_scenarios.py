@@ -1,0 +1,304 @@
+"""Fault scenarios, each run in a fresh interpreter by the tests in tests/faults.
+
+Usage: ``python fault_scenarios.py SCENARIO BACKEND WORKDIR``. The child warms the backend up,
+notes its baseline (open fds, threads, children), runs the scenario, checks that a next call
+still works, waits for what the scenario started to go away, and prints one JSON line: what
+the faulty call did and what it left behind. Tasks note their pid in WORKDIR (``pid-*`` files)
+so the parent can check, after the child exited, that no worker outlived it; ``started-*``
+files tell the parent that tasks are running (the moment to send a signal).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from pardo import Parallel, TaskError, TaskTimeout, delayed
+
+Scenario = Callable[[str, str], dict[str, Any]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(func: Scenario) -> Scenario:
+    SCENARIOS[func.__name__] = func
+    return func
+
+
+# -- tasks (module level, so process workers import them) ---------------------------------------
+
+
+def note_pid(workdir: str, i: int, kind: str = "pid") -> None:
+    with open(os.path.join(workdir, f"{kind}-{i}-{os.getpid()}"), "w") as file:
+        file.write(str(os.getpid()))
+
+
+def crash(i: int, workdir: str, how: str, victim: int = 2, once: bool = False) -> int:
+    """Die the way ``how`` says when ``i == victim`` (the first time only when ``once``)."""
+    note_pid(workdir, i)
+    marker = os.path.join(workdir, f"crashed-{i}")
+    if i == victim and not (once and os.path.exists(marker)):
+        open(marker, "w").close()
+        if how == "exit":
+            os._exit(3)
+        if how == "segfault":
+            ctypes.string_at(0)
+        if how == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "external":
+            note_pid(workdir, i, "started")
+            time.sleep(60)  # killed from outside by the scenario
+    time.sleep(0.3)
+    return i * i
+
+
+def count_runs(i: int, workdir: str) -> int:
+    note_pid(workdir, i, f"ran-{i}")
+    time.sleep(0.3)
+    return i
+
+
+def sleepy(i: int, workdir: str, seconds: float, victim: int = 2) -> int:
+    note_pid(workdir, i)
+    if i == victim:
+        note_pid(workdir, i, "started")
+        time.sleep(seconds)
+    return i
+
+
+def flaky(i: int, workdir: str, failures: int) -> int:
+    """Raise ValueError on the first ``failures`` runs of task 1."""
+    runs = len(glob.glob(os.path.join(workdir, "flaky-*")))
+    if i == 1:
+        open(os.path.join(workdir, f"flaky-{runs}"), "w").close()
+        if runs < failures:
+            raise ValueError(f"flaky run {runs}")
+    return i
+
+
+def fails_or_sleeps(i: int, workdir: str) -> int:
+    note_pid(workdir, i)
+    if i == 3:
+        raise ValueError("task 3 fails")
+    time.sleep(30 if i != 0 else 0)
+    return i
+
+
+def make_lock(i: int) -> Any:
+    return threading.Lock()
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+
+
+def run_call(call: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``call``; describe its result or error and how long it took."""
+    start = time.monotonic()
+    out: dict[str, Any] = {"error": None}
+    try:
+        out["results"] = [describe(r) for r in call()]
+    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt is an outcome here
+        out["caught_at"] = time.time()
+        out.update(
+            error=type(exc).__name__,
+            mro=[k.__name__ for k in type(exc).__mro__],
+            message=str(exc),
+            notes=list(getattr(exc, "__notes__", [])),
+            cause=type(exc.__cause__).__name__ if exc.__cause__ is not None else None,
+        )
+    out["seconds"] = time.monotonic() - start
+    return out
+
+
+def describe(value: Any) -> Any:
+    if isinstance(value, TaskError):
+        return {"TaskError": value.index, "type": type(value.exception).__name__}
+    if isinstance(value, TaskTimeout):
+        return {"TaskTimeout": value.index, "seconds": value.seconds}
+    return value
+
+
+def death(how: str, **extra: Any) -> Scenario:
+    def run(backend: str, workdir: str) -> dict[str, Any]:
+        if how == "external":
+            threading.Thread(target=kill_when_started, args=(workdir,), daemon=True).start()
+        tasks = (delayed(crash)(i, workdir, how, **extra.get("task", {})) for i in range(6))
+        kwargs = extra.get("parallel", {})
+        return run_call(lambda: Parallel(n_jobs=2, backend=backend, **kwargs)(tasks))
+
+    return run
+
+
+def kill_when_started(workdir: str) -> None:
+    while True:
+        found = glob.glob(os.path.join(workdir, "started-*"))
+        if found:
+            os.kill(int(open(found[0]).read()), signal.SIGKILL)
+            return
+        time.sleep(0.02)
+
+
+for _how in ("exit", "segfault", "sigkill", "external"):
+    SCENARIOS[f"death_{_how}"] = death(_how)
+SCENARIOS["death_retried"] = death("exit", task={"once": True}, parallel={"retries": 1})
+SCENARIOS["death_collected"] = death("exit", task={"victim": 0}, parallel={"on_error": "collect"})
+
+
+@scenario
+def death_batched(backend: str, workdir: str) -> dict[str, Any]:
+    """A batch of 3 loses its worker: it is split, and the error names the one task."""
+    tasks = [delayed(crash)(i, workdir, "exit", 4) for i in range(9)]
+    return run_call(lambda: Parallel(n_jobs=2, backend=backend, batch_size=3)(tasks))
+
+
+@scenario
+def innocents_restarted(backend: str, workdir: str) -> dict[str, Any]:
+    """Task 0 dies once while 1 runs: 1 restarts without using 0's single retry."""
+    tasks = [delayed(crash)(0, workdir, "exit", 0, True)] + [
+        delayed(count_runs)(i, workdir) for i in range(1, 4)
+    ]
+    out = run_call(lambda: Parallel(n_jobs=2, backend=backend, retries=1)(tasks))
+    out["runs"] = {i: len(glob.glob(os.path.join(workdir, f"ran-{i}-*"))) for i in range(1, 4)}
+    return out
+
+
+def timeout_scenario(on_timeout: str) -> Scenario:
+    def run(backend: str, workdir: str) -> dict[str, Any]:
+        tasks = (delayed(sleepy)(i, workdir, 60) for i in range(6))
+        return run_call(
+            lambda: Parallel(n_jobs=2, backend=backend, task_timeout=1, on_timeout=on_timeout)(
+                tasks
+            )
+        )
+
+    return run
+
+
+SCENARIOS["timeout_raise"] = timeout_scenario("raise")
+SCENARIOS["timeout_return"] = timeout_scenario("return")
+
+
+@scenario
+def task_error(backend: str, workdir: str) -> dict[str, Any]:
+    tasks = (delayed(fails_or_sleeps)(i, workdir) for i in range(6))
+    return run_call(lambda: Parallel(n_jobs=2, backend=backend)(tasks))
+
+
+def flaky_scenario(retries: int) -> Scenario:
+    def run(backend: str, workdir: str) -> dict[str, Any]:
+        tasks = (delayed(flaky)(i, workdir, 2) for i in range(4))
+        parallel = Parallel(n_jobs=2, backend=backend, retries=retries, retry_on=(ValueError,))
+        return run_call(lambda: parallel(tasks))
+
+    return run
+
+
+SCENARIOS["retry_enough"] = flaky_scenario(2)
+SCENARIOS["retry_too_few"] = flaky_scenario(1)
+
+
+@scenario
+def unpicklable_argument(backend: str, workdir: str) -> dict[str, Any]:
+    lock = threading.Lock()
+    tasks = [delayed(abs)(1), delayed(id)(lock)]
+    return run_call(lambda: Parallel(n_jobs=2, backend=backend)(tasks))
+
+
+@scenario
+def unpicklable_result(backend: str, workdir: str) -> dict[str, Any]:
+    return run_call(lambda: Parallel(n_jobs=2, backend=backend)(delayed(make_lock)(i) for i in range(3)))
+
+
+def interrupted(return_as: str) -> Scenario:
+    def run(backend: str, workdir: str) -> dict[str, Any]:
+        # Threads cannot be stopped: theirs sleep briefly so the interpreter can exit after.
+        seconds = 1.5 if backend == "threading" else 60
+        tasks = (delayed(sleepy)(i, workdir, seconds, victim=i) for i in range(8))
+        parallel = Parallel(n_jobs=2, backend=backend, return_as=return_as)
+        return run_call(lambda: list(parallel(tasks)))
+
+    return run
+
+
+SCENARIOS["interrupt_list"] = interrupted("list")
+SCENARIOS["interrupt_generator"] = interrupted("generator")
+
+
+# -- bookkeeping ----------------------------------------------------------------------------------
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else -1
+
+
+def kept_on_purpose(proc: psutil.Process) -> bool:
+    """loky's reusable workers and resource tracker outlive calls by design."""
+    try:
+        line = " ".join(proc.cmdline())
+        return proc.status() != psutil.STATUS_ZOMBIE and ("loky" in line or "resource_tracker" in line)
+    except psutil.Error:
+        return True
+
+
+def stray_children() -> list[str]:
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        if not kept_on_purpose(child):
+            try:
+                out.append(f"{child.pid} {child.status()} {' '.join(child.cmdline())[:80]}")
+            except psutil.Error:
+                pass
+    return out
+
+
+def my_folders() -> list[str]:
+    roots = {tempfile.gettempdir(), "/dev/shm"}
+    return sorted(f for r in roots for f in glob.glob(os.path.join(r, f"pardo-{os.getpid()}-*")))
+
+
+def settle(baseline: dict[str, int], seconds: float = 5.0) -> dict[str, Any]:
+    """Leftovers once things had ``seconds`` to wind down (workers take a moment to exit)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        now = {"fds": open_fds(), "threads": threading.active_count()}
+        strays, folders = stray_children(), my_folders()
+        clean = now["fds"] <= baseline["fds"] and now["threads"] <= baseline["threads"]
+        if (clean and not strays and not folders) or time.monotonic() > deadline:
+            return {"baseline": baseline, "now": now, "strays": strays, "folders": folders}
+        time.sleep(0.05)
+
+
+def warm_up(backend: str) -> None:
+    assert Parallel(n_jobs=2, backend=backend)(delayed(abs)(-i) for i in range(4)) == [0, 1, 2, 3]
+
+
+def main() -> None:
+    name, backend, workdir = sys.argv[1:4]
+    warm_up(backend)
+    baseline = {"fds": open_fds(), "threads": threading.active_count()}
+    print("ready", flush=True)
+    outcome = SCENARIOS[name](backend, workdir)
+    try:
+        warm_up(backend)
+        outcome["next_call_ok"] = True
+    except BaseException as exc:  # noqa: BLE001
+        outcome["next_call_ok"] = repr(exc)
+    outcome["leftovers"] = settle(baseline)
+    outcome["worker_pids"] = sorted(
+        {int(open(p).read()) for p in glob.glob(os.path.join(workdir, "pid-*"))} - {os.getpid()}
+    )
+    print(json.dumps(outcome), flush=True)
+
+
+if __name__ == "__main__":
+    main()
