@@ -1,12 +1,14 @@
 """Benchmark: per-task overhead on a dask LocalCluster, pardo's dask backend vs joblib's.
 
-Every (engine, workload) pair runs in a fresh Python process that starts its own LocalCluster
-(2 worker processes x 1 thread on 127.0.0.1, unless told otherwise), warms it up with one small
-call, then times ``--reps`` calls. Overhead per task = (median wall time - ideal time) / tasks,
-where the ideal time is the tasks' own work spread over the cluster's threads.
+Each run of an (engine, workload) pair is a fresh Python process that starts its own
+LocalCluster (2 worker processes x 1 thread on 127.0.0.1 unless told otherwise), warms it up
+with one small call, then times ``--reps`` calls; ``--rounds`` such processes per engine run
+alternately, so that drifting machine load hits both engines alike. Overhead per task =
+(median wall time - ideal time) / tasks, where the ideal time is the tasks' own work (their
+sleeps, as measured on this machine) spread over the cluster's threads.
 
     python benchmarks/bench_dask.py                     # noop, 1ms and shared-array workloads
-    python benchmarks/bench_dask.py --reps 9 --workers 4
+    python benchmarks/bench_dask.py --reps 5 --rounds 5 --workers 4
     python benchmarks/bench_dask.py --scatter           # also: what a scatter costs vs inlining
 
 Prints a markdown table of medians and the pardo / joblib ratio. The ``--scatter`` table is what
@@ -40,6 +42,12 @@ def work(x: int, seconds: float, shared: Any = None) -> int:
     return x
 
 
+def _seconds(action: Any) -> float:
+    begin = time.perf_counter()
+    action()
+    return time.perf_counter() - begin
+
+
 def _cluster(workers: int) -> Any:
     from distributed import Client, LocalCluster
 
@@ -69,6 +77,8 @@ def child(engine: str, workload: str, reps: int, workers: int) -> None:
 
     tasks, seconds, megabytes = WORKLOADS[workload]
     shared = np.ones(megabytes * 2**20 // 8) if megabytes else None
+    # time.sleep(0.001) takes longer than 1 ms, more so on a loaded machine: measure it here.
+    slept = statistics.median(_seconds(lambda: work(0, seconds)) for _ in range(200))
     cluster, client = _cluster(workers)
     try:
         _one_call(engine, 2 * workers, 0.0, None)
@@ -76,7 +86,7 @@ def child(engine: str, workload: str, reps: int, workers: int) -> None:
     finally:
         client.close()
         cluster.close()
-    print(json.dumps({"times": times}))
+    print(json.dumps({"times": times, "ideal": tasks * (slept if seconds else 0.0) / workers}))
 
 
 def _spawn(args: list[str]) -> dict[str, Any]:
@@ -89,30 +99,25 @@ def _spawn(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def overhead_table(reps: int, workers: int) -> str:
+def overhead_table(reps: int, rounds: int, workers: int) -> str:
     rows = [
         f"| workload | tasks | pardo µs/task | joblib µs/task | pardo / joblib "
-        f"| ({workers} workers x 1 thread, median of {reps}) |",
+        f"| ({workers} workers x 1 thread; median of {rounds} processes x {reps} calls) |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    for workload, (tasks, seconds, _) in WORKLOADS.items():
-        ideal = tasks * seconds / workers
-        per_task = {}
-        for engine in ENGINES:
-            times = _spawn(["--child", engine, workload, str(reps), str(workers)])["times"]
-            per_task[engine] = max(statistics.median(times) - ideal, 0.0) / tasks * 1e6
+    for workload, (tasks, _, _) in WORKLOADS.items():
+        overheads: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+        for _ in range(rounds):
+            for engine in ENGINES:
+                run = _spawn(["--child", engine, workload, str(reps), str(workers)])
+                overheads[engine] += [t - run["ideal"] for t in run["times"]]
+        per_task = {e: max(statistics.median(o), 0.0) / tasks * 1e6 for e, o in overheads.items()}
         ratio = per_task["pardo"] / per_task["joblib"] if per_task["joblib"] else float("nan")
         rows.append(
             f"| {workload} | {tasks} | {per_task['pardo']:.0f} | {per_task['joblib']:.0f} "
             f"| {ratio:.2f} | |"
         )
     return "\n".join(rows)
-
-
-def _seconds(action: Any) -> float:
-    begin = time.perf_counter()
-    action()
-    return time.perf_counter() - begin
 
 
 def scatter_child(reps: int, workers: int) -> None:
@@ -173,13 +178,14 @@ def main() -> None:
         scatter_child(int(sys.argv[2]), int(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5, help="timed calls per process")
+    parser.add_argument("--reps", type=int, default=3, help="timed calls per process")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per engine")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
     parser.add_argument("--scatter", action="store_true", help="also time scatter vs inline")
     parser.add_argument("--only-scatter", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.only_scatter:
-        print(overhead_table(args.reps, args.workers))
+        print(overhead_table(args.reps, args.rounds, args.workers))
     if args.scatter or args.only_scatter:
         print()
         print(scatter_table(max(args.reps, 21), args.workers))

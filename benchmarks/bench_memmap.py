@@ -17,6 +17,8 @@ Prints a markdown table of medians and the ratio to joblib.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -48,10 +50,8 @@ def tree_pss() -> int:
     me = psutil.Process()
     total = 0
     for proc in [me, *me.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             total += proc.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            pass
     return total
 
 
@@ -91,7 +91,7 @@ def child(engine: str, megabytes: int, n_tasks: int, n_jobs: int) -> dict[str, A
     sampler.start()
     start = time.perf_counter()
     sums = Parallel(n_jobs=n_jobs)(
-        delayed(slice_sum)(data, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])
+        delayed(slice_sum)(data, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)
     )
     wall = time.perf_counter() - start
     peak = sampler.stop()

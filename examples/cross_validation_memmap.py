@@ -61,7 +61,7 @@ def main() -> None:
     arrived = {(s["type"], s["writeable"]) for s in scores}
     print(f"in the workers, X was: {', '.join(f'{t} (writeable={w})' for t, w in sorted(arrived))}")
     for alpha in ALPHAS:
-        r2 = [float(s["r2"]) for s in scores if s["alpha"] == alpha]  # type: ignore[arg-type]
+        r2 = [float(s["r2"]) for s in scores if s["alpha"] == alpha]
         print(
             f"alpha={alpha:<8g} mean R² {np.mean(r2):.4f} (folds: {', '.join(f'{v:.3f}' for v in r2)})"
         )

@@ -6,6 +6,7 @@ Task functions and context variables live at module level, so process workers fi
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -15,12 +16,13 @@ import pytest
 
 from pardo import Parallel, delayed, parallel_config
 from pardo._config import get_config
-from pardo._context import capture, register_context_propagator, restore_vars
+from pardo._context import _search, capture, register_context_propagator, restore_vars
 from pardo._task import Batch
 
 REQUEST = contextvars.ContextVar("REQUEST", default="unset")
 _hidden_name = contextvars.ContextVar("some_other_name", default="unset")
 LOCKED = contextvars.ContextVar("LOCKED", default=None)
+ALIASED = contextvars.ContextVar("ALIASED", default=None)
 
 #: Library state of the kind scikit-learn keeps: per thread, not in a ContextVar.
 _library = threading.local()
@@ -206,3 +208,9 @@ def test_thread_backends_do_not_carry_vars_by_pickling() -> None:
         REQUEST.reset(token)
     assert restore is restore_vars
     assert (__name__, "REQUEST", "x") in values
+
+
+def test_a_home_outside_main_is_preferred(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``from mod import VAR`` in a script puts VAR in ``__main__`` too; workers need ``mod``."""
+    monkeypatch.setitem(vars(sys.modules["__main__"]), "ALIASED", ALIASED)
+    assert _search(ALIASED) == (__name__, "ALIASED")

@@ -19,7 +19,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -194,6 +195,32 @@ def test_api_page_names_every_public_name() -> None:
         if f"::: pardo.{name}\n" not in text and f"`{name}`" not in text
     ]
     assert not missing, f"add to docs/api.md (as '::: pardo.NAME' in the right section): {missing}"
+
+
+def _load_hooks() -> Any:
+    spec = importlib.util.spec_from_file_location("pardo_docs_hooks", ROOT / "docs" / "_hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestHooks:
+    """docs/_hooks.py: the site builds while some planned pages are not written yet."""
+
+    def test_nav_keeps_only_pages_that_exist(self, tmp_path: Path) -> None:
+        """Missing pages leave the nav (and empty sections vanish); links to them become text."""
+        (tmp_path / "a.md").write_text("# A\n", encoding="utf-8")
+        hooks = _load_hooks()
+        nav = [{"A": "a.md"}, {"Guide": [{"B": "b.md"}]}, {"Site": "https://example.org"}]
+        config: dict[str, Any] = {"nav": nav, "docs_dir": str(tmp_path), "extra": {}}
+        config = hooks.on_config(config)
+        assert config["nav"] == [{"A": "a.md"}, {"Site": "https://example.org"}]
+
+        page = SimpleNamespace(file=SimpleNamespace(src_uri="a.md"))
+        text = "See [B](b.md#x) and [A](a.md) and [C](c.md)."
+        out = hooks.on_page_markdown(text, page=page, config=config, files=None)
+        assert out == "See B and [A](a.md) and [C](c.md)."
 
 
 def _mkdocs_missing() -> list[str]:

@@ -321,7 +321,7 @@ def test_an_unusable_chosen_folder_raises_a_clear_error(tmp_path: Path) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_bytes(b"")
     context = MemmapContext(str(not_a_folder / "sub"), LIMIT, "r")
-    with pytest.raises(TempFolderError, match="could not write a 200.0 KiB array") as info:
+    with pytest.raises(TempFolderError, match=r"could not write a 200\.0 KiB array") as info:
         context.reducer_override(big_array())
     assert info.value.errno == errno.ENOTDIR and str(not_a_folder) in str(info.value)
     context.close()

@@ -196,9 +196,7 @@ def test_invalid_progress_is_refused_early(bad: object) -> None:
 def test_bar_closes_when_a_task_fails(backend: str, fake_tqdm: type[FakeTqdm]) -> None:
     """An error ends the call and closes the bar (once), on every backend."""
     with pytest.raises(ValueError, match="task 3 fails"):
-        Parallel(n_jobs=2, backend=backend, progress=True)(
-            delayed(fail_on)(i, 3) for i in range(8)
-        )
+        Parallel(n_jobs=2, backend=backend, progress=True)(delayed(fail_on)(i, 3) for i in range(8))
     (bar,) = fake_tqdm.instances
     assert bar.closed == 1 and bar.n < 8
 

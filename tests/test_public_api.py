@@ -33,10 +33,14 @@ EXPECTED_ALL = [
     "WorkerDiedError",
     "cpu_count",
     "delayed",
+    "dump",
     "effective_n_jobs",
+    "load",
     "parallel_backend",
     "parallel_config",
+    "product",
     "register_parallel_backend",
+    "zip",
 ]
 
 #: joblib 1.6's ``Parallel.__init__`` parameters, in order (``**backend_kwargs`` comes last).

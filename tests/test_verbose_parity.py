@@ -145,13 +145,18 @@ def test_parallel_lines_match_joblib_print_progress(
 
 
 def test_batch_size_lines_have_joblibs_wording() -> None:
-    """Batch size changes read as joblib's (verbose >= 10 only), the duration as Python prints it."""
+    """Batch size changes read as joblib's (verbose >= 10, not on threads), durations as repr."""
     lines: list[str] = []
     quiet = VerboseReporter(9, lines.append, total=4, sequential=False, pre_dispatch=4)
-    quiet.batch_size_changed(1, 2, 0.1)
+    quiet.batch_size_changed(2, 0.1)
+    threads = VerboseReporter(
+        10, lines.append, total=4, sequential=False, pre_dispatch=4, batch_lines=False
+    )
+    threads.batch_size_changed(2, 0.1)
     loud = VerboseReporter(10, lines.append, total=4, sequential=False, pre_dispatch=4)
-    loud.batch_size_changed(1, 4, 0.1668664690948487)
-    loud.batch_size_changed(4, 2, 2.5)
+    loud.batch_size_changed(4, 0.1668664690948487)
+    loud.batch_size_changed(4, 0.1)  # unchanged: no line
+    loud.batch_size_changed(2, 2.5)
     assert lines == [
         "Batch computation too fast (0.1668664690948487s.) Setting batch_size=4.",
         "Batch computation too slow (2.5s.) Setting batch_size=2.",

@@ -152,12 +152,12 @@ def test_output_of_a_failing_task_still_arrives(
     assert "last words of task 0" in capsys.readouterr().out
 
 
-def test_thread_backends_do_not_capture(
-    capsys: pytest.CaptureFixture[str], backend: str
-) -> None:
+def test_thread_backends_do_not_capture(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     """Threads and the sequential backend print in-process: output is there exactly once."""
     Parallel(n_jobs=2, backend=backend)(delayed(say)(i) for i in range(3))
-    assert sorted(capsys.readouterr().out.splitlines()) == [f"task {i} says hello" for i in range(3)]
+    assert sorted(capsys.readouterr().out.splitlines()) == [
+        f"task {i} says hello" for i in range(3)
+    ]
 
 
 # -- the recording, in-process -----------------------------------------------------------------

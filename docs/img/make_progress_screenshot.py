@@ -1,13 +1,14 @@
 """Take docs/img/progress.png: a real terminal (tmux) running pardo's progress bars, rendered to PNG.
 
 Usage: ``python docs/img/make_progress_screenshot.py`` (needs tmux and Pillow). It starts a detached
-tmux session, runs this file's ``demo`` in it, waits until the second bar is about half way,
+tmux session, runs this file's ``demo`` in it, waits until the tqdm bar is past half way,
 captures the pane with ``tmux capture-pane`` and draws the captured text, unchanged, onto an image.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 import sys
@@ -21,9 +22,9 @@ COLUMNS, ROWS = 100, 14
 
 def work(i: int) -> int:
     time.sleep(0.03)
-    if i == 60:
+    if i == 70:
         logging.getLogger("demo").warning("task %d: slow input, retrying once", i)
-    if i == 100:
+    if i == 40:
         print(f"task {i}: checkpoint written")
     return i
 
@@ -33,10 +34,10 @@ def demo() -> None:
 
     logging.basicConfig(format="%(levelname)s %(name)s [worker %(worker_pid)s]: %(message)s")
     print("$ python demo.py")
-    Parallel(n_jobs=2, progress=True)([delayed(work)(i) for i in range(160)])
     Parallel(n_jobs=2, backend="threading", progress="plain")(
-        [delayed(time.sleep)(0.02) for _ in range(400)]
+        [delayed(time.sleep)(0.01) for _ in range(200)]
     )
+    Parallel(n_jobs=2, progress=True)([delayed(work)(i) for i in range(160)])
 
 
 def tmux(*args: str) -> str:
@@ -50,7 +51,7 @@ def capture() -> str:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             text = tmux("capture-pane", "-p", "-t", SESSION)
-            if "pardo [##########" in text:  # the plain bar is half way
+            if re.search(r"\b(5[5-9]|6\d)%\|", text):  # the tqdm bar, past half way
                 return text
             time.sleep(0.05)
         raise RuntimeError(f"the demo never got half way:\n{text}")
@@ -62,8 +63,8 @@ def render(text: str, path: Path) -> None:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype("DejaVuSansMono.ttf", 15)
-    left, top, right, bottom = font.getbbox("M")
-    cell_w, cell_h = right - left, int((bottom - top) * 1.45)
+    ascent, descent = font.getmetrics()
+    cell_w, cell_h = round(font.getlength("M")), ascent + descent + 3
     lines = text.rstrip("\n").splitlines()
     pad = 14
     image = Image.new("RGB", (COLUMNS * cell_w + 2 * pad, len(lines) * cell_h + 2 * pad), "#1e1e1e")

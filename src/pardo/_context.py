@@ -31,6 +31,7 @@ _PROPAGATORS: list[Propagator] = []
 #: Where each context variable seen so far lives, ``(module, attribute)`` or None; capped.
 _HOMES: dict[contextvars.ContextVar[Any], tuple[str, str] | None] = {}
 _HOMES_MAX = 1024
+_MAIN_NAMES = ("__main__", "__mp_main__")
 
 
 def register_context_propagator(
@@ -105,6 +106,8 @@ def _search(var: contextvars.ContextVar[Any]) -> tuple[str, str] | None:
         namespace = getattr(module, "__dict__", None)
         if isinstance(namespace, dict):
             modules.append((name, namespace))
+    # A worker's __main__ is not the caller's: a home in an importable module comes first.
+    modules.sort(key=lambda item: item[0] in _MAIN_NAMES)
     # Usually the attribute is named like the variable: try that before scanning everything.
     for name, namespace in modules:
         if namespace.get(var.name) is var:

@@ -8,8 +8,10 @@ The tree::
     │   │      (also a concurrent.futures.process.BrokenProcessPool, as joblib's
     │   │       TerminatedWorkerError is; that name is an alias)
     │   ├── TaskTimeoutError            a task ran past ``task_timeout`` (also builtins.TimeoutError)
-    │   └── TaskPicklingError           a task or its result could not be pickled
-    │          (also pickle.PicklingError)
+    │   ├── TaskPicklingError           a task or its result could not be pickled
+    │   │      (also pickle.PicklingError)
+    │   └── TempFolderError             a large array could not be written for the workers
+    │          (also OSError: the folder is full or not writable)
     ├── TimeoutError                    ``Parallel(timeout=...)`` expired; subclass of both
     │      multiprocessing.TimeoutError (what joblib raises) and builtins.TimeoutError
     └── RemoteTraceback                 carries a worker's formatted traceback as ``__cause__``
@@ -36,6 +38,7 @@ __all__ = [
     "TaskPicklingError",
     "TaskTimeout",
     "TaskTimeoutError",
+    "TempFolderError",
     "TerminatedWorkerError",
     "TimeoutError",
     "WorkerDiedError",
@@ -60,6 +63,13 @@ class TaskTimeoutError(PardoError, builtins.TimeoutError):
 
 class TaskPicklingError(PardoError, pickle.PicklingError):
     """A task (its function or arguments) or its result could not be pickled."""
+
+
+class TempFolderError(PardoError, OSError):
+    """A large array could not be written to the temp folder for the workers (full, not writable).
+
+    ``errno`` is the underlying error's (``ENOSPC`` when the folder is full).
+    """
 
 
 class TimeoutError(multiprocessing.TimeoutError, builtins.TimeoutError):

@@ -10,6 +10,7 @@ that clean-up ends the process as usual.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
@@ -20,11 +21,12 @@ __all__ = ["TermGuard"]
 class TermGuard:
     """Install with ``install()``, restore with ``restore()`` (both idempotent, both cheap)."""
 
-    __slots__ = ("_handler", "_installed")
+    __slots__ = ("_handler", "_installed", "_pid")
 
     def __init__(self) -> None:
         self._installed = False
         self._handler = self._on_sigterm
+        self._pid = os.getpid()
 
     def install(self) -> None:
         if self._installed or threading.current_thread() is not threading.main_thread():
@@ -43,5 +45,10 @@ class TermGuard:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            # A process forked during the call inherited this handler: SIGTERM ends it quietly.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         self.restore()
         raise KeyboardInterrupt("SIGTERM received during a pardo call")

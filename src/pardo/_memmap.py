@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pardo import _tempdir
-from pardo._errors import PardoError
+from pardo._errors import TempFolderError
 
 __all__ = [
     "MemmapContext",
@@ -43,11 +43,6 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 Reduced = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-class TempFolderError(PardoError, OSError):
-    """An array could not be written to the temp folder for the workers (full, not writable).
-
-    ``errno`` is the underlying error's (``ENOSPC`` when the folder is full).
-    """
 
 
 def write_order(array: Any) -> str:

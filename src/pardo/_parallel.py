@@ -161,8 +161,9 @@ class Parallel:
         context = options.capture_context(backend)
         capture = options.capture_output(backend)
         keep_going = options.faults.collect
+        label, verbose = repr(self), self.verbose
         self._reporter = reporter = CallReporter(
-            options, backend, n_jobs, total, self._progressed, label=repr(self), verbose=self.verbose
+            options, backend, n_jobs, total, self._progressed, label=label, verbose=verbose
         )
 
         def make_batch(tasks: list[Task], start: int) -> Batch:

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any
 
 from pardo import _config
@@ -98,6 +99,7 @@ class VerboseReporter:
         total: number of tasks when the input has a ``len()``, else None.
         sequential: mirror joblib's ``n_jobs=1`` loop (one line check per task).
         pre_dispatch: tasks joblib dispatches up front (0 for ``"all"``); shifts the thinning.
+        batch_lines: report batch size changes (joblib never batches on thread backends).
         clock: seconds, for elapsed times (joblib uses ``time.time``).
     """
 
@@ -109,6 +111,7 @@ class VerboseReporter:
         total: int | None,
         sequential: bool,
         pre_dispatch: int,
+        batch_lines: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.verbose = verbose
@@ -116,6 +119,8 @@ class VerboseReporter:
         self.total = total
         self.sequential = sequential
         self.pre_dispatch = pre_dispatch
+        self.batch_lines = batch_lines
+        self._batch_size = 1
         self._clock = clock
         self._started = clock()
         self._width = math.floor(math.log10(total)) + 1 if total else 3
@@ -135,8 +140,9 @@ class VerboseReporter:
     def using_backend(self, name: str, n_jobs: int) -> None:
         self.write(f"Using backend {name} with {n_jobs} concurrent workers.")
 
-    def batch_size_changed(self, old: int, new: int, seconds: float) -> None:
-        if self.verbose >= 10 and new != old:
+    def batch_size_changed(self, new: int, seconds: float) -> None:
+        old, self._batch_size = self._batch_size, new
+        if self.verbose >= 10 and self.batch_lines and new != old:
             how = "fast" if new > old else "slow"
             self.write(f"Batch computation too {how} ({seconds}s.) Setting batch_size={new}.")
 
@@ -211,18 +217,15 @@ class CallReporter:
         self.total = total
         self._on_change = on_change
         self._label = label
-        self._stdout = verbose >= 50
         spec = options.progress
-        self._spec = _config.get_config().get("progress") if spec is None else spec
+        if spec is None:
+            spec = _config.get_config().get("progress")
         # Not ``bool(spec)``: a tqdm object without a total refuses to be truth-tested.
-        self._wants_bar = self._spec is not None and self._spec is not False
-        self._bar: Bar | None = None
-        self._counts = (0, 0)
-        self._closing = False
-        self._input_done = False
+        self._new_bar = None if spec is None or spec is False else partial(make_bar, spec, total)
+        self._bar: Bar | None = None  # drawn at the first report, so a failed start draws none
+        self._state = (0, 0, False)  # n_completed, n_dispatched, input_done
         self._n_batches = 0
-        self._batch_size = 1
-        self._batch_lines = not getattr(backend, "uses_threads", False)
+        self._closing = False
         self._verbose: VerboseReporter | None = None
         if verbose > 0:
             pre = options.pre_dispatch
@@ -232,6 +235,7 @@ class CallReporter:
                 total=total,
                 sequential=n_jobs == 1,
                 pre_dispatch=0 if pre == "all" else options.max_in_flight(n_jobs),
+                batch_lines=not getattr(backend, "uses_threads", False),
                 clock=clock,
             )
             if n_jobs != 1:
@@ -239,7 +243,7 @@ class CallReporter:
 
     def _say(self, message: str) -> None:
         line = f"[{self._label}]: {message}"
-        stream = sys.stdout if self._stdout else sys.stderr
+        stream = sys.stdout if self._verbose and self._verbose.verbose >= 50 else sys.stderr
         with self._paused():
             stream.write(line + "\n")
         logger.info(line)
@@ -252,27 +256,24 @@ class CallReporter:
         self._n_batches += 1
 
     def progress(self, n_completed: int, n_dispatched: int, input_done: bool) -> None:
-        self._input_done = input_done
-        self._counts = (n_completed, n_dispatched)
-        if self._wants_bar:
+        self._state = (n_completed, n_dispatched, input_done)
+        if self._new_bar is not None:
             if self._bar is None:
-                self._bar = make_bar(self._spec, self.total)
+                self._bar = self._new_bar()
             total = self.total if self.total is not None else n_dispatched if input_done else None
             self._bar.update(n_completed, total)
         self._on_change(n_completed, n_dispatched)
 
     def batch_size_changed(self, size: int, seconds: float) -> None:
-        old, self._batch_size = self._batch_size, size
-        # joblib never batches on thread backends, so it never prints these lines for them.
-        if self._verbose is not None and self._batch_lines:
-            self._verbose.batch_size_changed(old, size, seconds)
+        if self._verbose is not None:
+            self._verbose.batch_size_changed(size, seconds)
 
     def report(self, n_completed: int, n_dispatched: int) -> None:
         """joblib's verbose lines (``Parallel.print_progress`` calls this)."""
         verbose = self._verbose
         if verbose is None:
             return
-        verbose.update(n_completed, n_dispatched, self._n_batches, self._input_done)
+        verbose.update(n_completed, n_dispatched, self._n_batches, self._state[2])
         if self._closing and verbose.sequential:
             verbose.finish()
 
@@ -287,7 +288,7 @@ class CallReporter:
                 # joblib's n_jobs=1 loop calls print_progress once more at the end: that call
                 # prints "finished" (and recipes overriding print_progress see it too).
                 self._closing = True
-                self._on_change(*self._counts)
+                self._on_change(*self._state[:2])
         finally:
             bar, self._bar = self._bar, None
             if bar is not None:

@@ -15,8 +15,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,9 @@ HERE = Path(__file__).resolve().parent
 SCENARIO_SECONDS = 60
 
 Runner = Callable[..., dict[str, Any]]
+
+#: Pids of the scenario interpreters this test session started (their folders are ours to check).
+_CHILDREN: set[int] = set()
 
 
 def _wait(condition: Callable[[], bool], seconds: float) -> bool:
@@ -73,6 +78,7 @@ def _signal_when_started(proc: subprocess.Popen[str], workdir: Path, sig: int) -
 
 def run_scenario(name: str, backend: str, workdir: Path, sig: int | None = None) -> dict[str, Any]:
     proc = _start(name, backend, workdir)
+    _CHILDREN.add(proc.pid)
     try:
         sent = _signal_when_started(proc, workdir, sig) if sig is not None else None
         out, err = proc.communicate(timeout=SCENARIO_SECONDS)
@@ -101,6 +107,35 @@ def _check_leftovers(outcome: dict[str, Any], child: int) -> None:
     assert _wait(lambda: not any(_alive(p) for p in workers), 10), "a worker outlived its parent"
     semaphores = glob.glob(f"/dev/shm/sem.*{child}*")
     assert not semaphores, f"named semaphores left: {semaphores}"
+    assert not _folders({child}), "the scenario's temp folders outlived it"
+
+
+def _folders(pids: set[int]) -> set[str]:
+    roots = {tempfile.gettempdir(), "/dev/shm"}
+    return {f for r in roots for p in pids for f in glob.glob(os.path.join(r, f"pardo-{p}-*"))}
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """tests/conftest.py's leak check, but for folders of this process and its scenarios only.
+
+    ``/dev/shm`` is shared by every process of the machine: on a busy one, other programs'
+    pardo calls create folders while these (long) tests run.
+    """
+    before = _folders({os.getpid()})
+    threads_before = {t.ident for t in threading.enumerate()}
+    yield
+    new = _folders({os.getpid(), *_CHILDREN}) - before
+    assert not new, f"temp folders left behind: {sorted(new)}"
+
+    def no_new_threads() -> bool:
+        return not [
+            t for t in threading.enumerate() if t.ident not in threads_before and not t.daemon
+        ]
+
+    assert _wait(no_new_threads, 5), f"threads left running: {threading.enumerate()}"
+    children = [c for c in psutil.Process().children(recursive=True) if _alive(c.pid)]
+    assert not children, f"processes left: {children}"
 
 
 @pytest.fixture

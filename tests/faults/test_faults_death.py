@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from conftest import Runner
+Runner = Callable[..., dict[str, Any]]
 
 pytestmark = pytest.mark.slow
 

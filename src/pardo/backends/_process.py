@@ -45,6 +45,8 @@ def encode_batch(batch: Batch, override: Callable[[Any], Any] | None = None) -> 
     """Pickle ``batch``; on failure, name the first task that cannot be pickled and why."""
     try:
         return _dumps(batch, override)
+    except PardoError:
+        raise  # pardo's own errors (a full temp folder) already say what went wrong
     except Exception as exc:
         for offset, task in enumerate(batch.tasks):
             try:
@@ -110,6 +112,13 @@ def chain_decoded(inner: Future[bytes]) -> Future[BatchResult]:
     outer: Future[BatchResult] = Future()
 
     def relay(done: Future[bytes]) -> None:
+        failure = None if done.cancelled() else done.exception()
+        if failure is not None:
+            # Passed on without raising it here: a raise would give it a traceback through
+            # this frame and the pool's manager thread, a cycle that keeps the dead pool's
+            # pipes open until the cycle collector runs.
+            outer.set_exception(failure)
+            return
         try:
             outer.set_result(decode_result(done.result()))
         except BaseException as exc:

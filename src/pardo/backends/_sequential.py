@@ -39,8 +39,10 @@ class SequentialBackend(Backend):
         future: Future[Any] = Future()
         try:
             future.set_result(batch())
-        except BaseException as exc:  # the dispatch loop decides what a failure means
+        except Exception as exc:  # the dispatch loop decides what a failure means
             future.set_exception(exc)
+        # Ctrl-C or SIGTERM while the batch ran propagates from here at once: stored in the
+        # Future, it would only cancel this batch while the loop went on to run the next ones.
         return future
 
     def get_nested_backend(self) -> tuple[str, int | None]:

@@ -14,7 +14,7 @@ from pardo._config import resolve_n_jobs
 from pardo._errors import WorkerDiedError
 from pardo._task import Batch
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
-from pardo.backends._dask._remote import Encoded, Scatter, outcome, run_remote
+from pardo.backends._dask._remote import Encoded, Init, Scatter, outcome, run_remote
 from pardo.backends._process import encode_batch
 
 __all__ = ["SUBMIT_KEYS", "DaskBackend", "backend_class"]
@@ -78,9 +78,12 @@ class DaskBackend(Backend):
         self._wait = wait_for_workers_timeout
         self._submit_kwargs = submit_kwargs
         self._scatter = Scatter(sizeof)
+        # Runs once in each worker thread, before its first batch of this backend's calls.
+        self._init: Init | None = None
+        if initializer is not None:
+            self._init = (uuid.uuid4().hex, initializer, tuple(initargs))
         self._client: Any = None
         self._owns_client = False
-        self._plugin: str | None = None
         self._inflight: set[Any] = set()
         self._deaths: dict[int, WorkerDeath] = {}
         self._blame: dict[int, tuple[int, float]] = {}  # dead worker pid -> (batch start, when)
@@ -125,10 +128,6 @@ class DaskBackend(Backend):
         client = self._connection()
         self.n_jobs = self.effective_n_jobs(n_jobs)
         self._scatter.pin(client, self._to_scatter)
-        if self.initializer is not None and self._plugin is None:
-            self._plugin = f"pardo-initializer-{uuid.uuid4().hex}"
-            plugin = _initializer_plugin(self.initializer, self.initargs)
-            client.register_plugin(plugin, name=self._plugin)
         return self.n_jobs
 
     def start_call(self) -> None:
@@ -151,7 +150,7 @@ class DaskBackend(Backend):
             # (or mistakes for tasks) the arguments; an unpicklable task is named.
             shell, values = self._scatter.swap(client, batch)
             retried = bool(self._submit_kwargs.get("retries"))
-            func, args = run_remote, (encode_batch(shell), values, retried)
+            func, args = run_remote, (encode_batch(shell), values, retried, self._init)
             outer, start = Encoded(), batch.start
         tasks = getattr(batch, "tasks", None)  # the key names the function on the dashboard
         name = getattr(tasks[0][0] if tasks else batch, "__name__", "batch")
@@ -198,9 +197,6 @@ class DaskBackend(Backend):
     def terminate(self) -> None:
         client, self._client = self._client, None
         self._scatter.clear_all()
-        plugin, self._plugin = self._plugin, None
-        if client is not None and plugin is not None:
-            client.unregister_worker_plugin(plugin)
         if client is not None and self._owns_client:
             self._owns_client = False
             client.close()
@@ -249,15 +245,3 @@ def _on_worker() -> bool:
     except ValueError:
         return False
     return True
-
-
-def _initializer_plugin(initializer: Callable[..., Any], initargs: tuple[Any, ...]) -> Any:
-    from distributed import WorkerPlugin
-
-    class RunInitializer(WorkerPlugin):
-        """Runs ``initializer(*initargs)`` on every worker, present and future."""
-
-        def setup(self, worker: Any) -> None:
-            initializer(*initargs)
-
-    return RunInitializer()

@@ -8,6 +8,7 @@ where the slots unpickle as those values. What comes back is the pickled ``Batch
 from __future__ import annotations
 
 import contextvars
+import threading
 import traceback
 import weakref
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pardo._errors import RemoteTraceback
 from pardo._task import Batch
 from pardo.backends._process import decode_result, run_encoded
 
-__all__ = ["SCATTER_NBYTES", "Encoded", "FailedBatch", "Scatter", "outcome", "run_remote"]
+__all__ = ["SCATTER_NBYTES", "Encoded", "FailedBatch", "Init", "Scatter", "outcome", "run_remote"]
 
 #: Arguments larger than this (bytes, by ``dask.sizeof``) are scattered once per call instead of
 #: being pickled into every batch. Set with benchmarks/bench_dask.py "scatter": a scatter costs one
@@ -123,9 +124,22 @@ class FailedBatch(Exception):
     """Raised on the worker, with the encoded result, so that dask's ``retries`` rerun a batch."""
 
 
-def run_remote(payload: bytes, values: list[Any], raise_failed: bool) -> bytes:
+#: Which initializers have run in this worker thread (``run_remote`` runs each one once per thread,
+#: in the thread that then runs the tasks, so thread-local state it sets is seen by them).
+_INITIALIZED = threading.local()
+
+#: ``(token, initializer, initargs)``: an initializer and the key of its once-per-thread run.
+Init = tuple[str, Callable[..., Any], tuple[Any, ...]]
+
+
+def run_remote(payload: bytes, values: list[Any], raise_failed: bool, init: Init | None) -> bytes:
     """Worker side: run an encoded batch whose slots unpickle as ``values`` (dask resolved the
     futures to them), and encode its result as the process backends do."""
+    if init is not None:
+        done: set[str] = _INITIALIZED.__dict__.setdefault("tokens", set())
+        if init[0] not in done:
+            init[1](*init[2])
+            done.add(init[0])
     token = _VALUES.set(values)
     try:
         raw = run_encoded(payload)
