@@ -10,9 +10,11 @@ sleeps, as measured on this machine) spread over the cluster's threads.
     python benchmarks/bench_dask.py                     # noop, 1ms and shared-array workloads
     python benchmarks/bench_dask.py --reps 5 --rounds 5 --workers 4
     python benchmarks/bench_dask.py --scatter           # also: what a scatter costs vs inlining
+    python benchmarks/bench_dask.py --targets           # also: pardo's overhead per batch_target
 
-Prints a markdown table of medians and the pardo / joblib ratio. The ``--scatter`` table is what
-set ``SCATTER_NBYTES`` and ``DaskBackend.batch_target`` (see pardo.backends._dask).
+Prints a markdown table of medians and the pardo / joblib ratio. The ``--scatter`` and
+``--targets`` tables are what set ``SCATTER_NBYTES`` and ``DaskBackend.batch_target`` (see
+pardo.backends._dask).
 """
 
 from __future__ import annotations
@@ -169,6 +171,53 @@ def scatter_table(reps: int, workers: int) -> str:
     return "\n".join(lines)
 
 
+TARGETS = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def targets_child(reps: int, workers: int) -> None:
+    """Fresh process, one cluster: pardo's overhead per task for each ``batch_target``, the
+    targets and workloads interleaved so that machine load drifts over all of them alike."""
+    from pardo.backends._dask import DaskBackend
+
+    cluster, client = _cluster(workers)
+    overheads: dict[str, dict[float, list[float]]] = {
+        w: {t: [] for t in TARGETS} for w in WORKLOADS
+    }
+    try:
+        _one_call("pardo", 2 * workers, 0.0, None)
+        for _ in range(reps):
+            for target in TARGETS:
+                DaskBackend.batch_target = target
+                for workload, (tasks, seconds, megabytes) in WORKLOADS.items():
+                    if not megabytes:
+                        ideal = tasks * _seconds(lambda s=seconds: work(0, s)) / workers
+                        spent = _one_call("pardo", tasks, seconds, None)
+                        overheads[workload][target].append((spent - ideal) / tasks)
+    finally:
+        client.close()
+        cluster.close()
+    print(
+        json.dumps(
+            {w: {t: statistics.median(v) for t, v in d.items() if v} for w, d in overheads.items()}
+        )
+    )
+
+
+def targets_table(reps: int, workers: int) -> str:
+    rows = _spawn(["--targets-child", str(reps), str(workers)])
+    lines = [
+        "pardo µs/task by DaskBackend.batch_target (seconds):",
+        "",
+        "| workload | " + " | ".join(f"{t:g} s" for t in TARGETS) + " |",
+        "|---|" + "---:|" * len(TARGETS),
+    ]
+    for workload, by_target in rows.items():
+        if by_target:
+            cells = " | ".join(f"{by_target[str(t)] * 1e6:.0f}" for t in TARGETS)
+            lines.append(f"| {workload} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         engine, workload, reps, workers = sys.argv[2:6]
@@ -177,18 +226,25 @@ def main() -> None:
     if sys.argv[1:2] == ["--scatter-child"]:
         scatter_child(int(sys.argv[2]), int(sys.argv[3]))
         return
+    if sys.argv[1:2] == ["--targets-child"]:
+        targets_child(int(sys.argv[2]), int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="timed calls per process")
     parser.add_argument("--rounds", type=int, default=3, help="processes per engine")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (1 thread each)")
     parser.add_argument("--scatter", action="store_true", help="also time scatter vs inline")
-    parser.add_argument("--only-scatter", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--targets", action="store_true", help="also sweep batch_target")
+    parser.add_argument("--only", choices=("scatter", "targets"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if not args.only_scatter:
+    if args.only is None:
         print(overhead_table(args.reps, args.rounds, args.workers))
-    if args.scatter or args.only_scatter:
+    if args.scatter or args.only == "scatter":
         print()
         print(scatter_table(max(args.reps, 21), args.workers))
+    if args.targets or args.only == "targets":
+        print()
+        print(targets_table(max(args.reps, 5), args.workers))
 
 
 if __name__ == "__main__":

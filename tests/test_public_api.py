@@ -28,6 +28,7 @@ EXPECTED_ALL = [
     "TaskPicklingError",
     "TaskTimeout",
     "TaskTimeoutError",
+    "TempFolderError",
     "TerminatedWorkerError",
     "TimeoutError",
     "WorkerDiedError",
