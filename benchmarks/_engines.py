@@ -81,20 +81,21 @@ class _ParallelEngine(Engine):
         self._held = self._parallel(n_jobs=self.n_jobs, backend=self.backend)
         self._held.__enter__()
 
+    # ``delayed(func)`` per item, not hoisted: that is how users write it, and what it costs
+    # (joblib's delayed copies the function's metadata each time) is part of the overhead.
+
     def map(self, func: Func, items: Sequence[Args], chunksize: int | None = None) -> list[Any]:
-        task = self._delayed(func)
-        return list(
-            self._parallel(n_jobs=self.n_jobs, backend=self.backend)(task(*args) for args in items)
-        )
+        delayed, parallel = self._delayed, self._parallel(n_jobs=self.n_jobs, backend=self.backend)
+        return list(parallel(delayed(func)(*args) for args in items))
 
     def map_held(self, func: Func, items: Sequence[Args]) -> list[Any]:
-        task = self._delayed(func)
-        return list(self._held(task(*args) for args in items))
+        delayed = self._delayed
+        return list(self._held(delayed(func)(*args) for args in items))
 
     def imap(self, func: Func, items: Iterable[Args]) -> Iterator[Any]:
-        task = self._delayed(func)
+        delayed = self._delayed
         parallel = self._parallel(n_jobs=self.n_jobs, backend=self.backend, return_as="generator")
-        result: Iterator[Any] = parallel(task(*args) for args in items)
+        result: Iterator[Any] = parallel(delayed(func)(*args) for args in items)
         return result
 
 

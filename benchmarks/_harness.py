@@ -44,14 +44,22 @@ class EngineResult:
         return self.error is None and all(rep.get("ok", True) for rep in self.reps)
 
 
+#: What ``TreeSampler`` records, as growth names: RSS of the root process, RSS and PSS summed
+#: over the process tree, the system's used memory (total - available: counts /dev/shm files),
+#: and the tree's PSS plus /dev/shm usage (memmapped temp files count even while unmapped; a
+#: page that a worker maps at that instant counts twice, so it is an upper bound).
+SERIES = ("root_rss_growth", "tree_rss_growth", "tree_pss_growth", "system_growth", "extra_growth")
+
+
 class TreeSampler(threading.Thread):
-    """Samples (time, root RSS, tree RSS, tree PSS, system used) of a process tree until stopped."""
+    """Samples the memory of a process tree (see ``SERIES``) every ``interval`` s until stopped."""
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         super().__init__(daemon=True, name=f"sampler-{pid}")
         self.pid = pid
         self.interval = interval
-        self.samples: list[tuple[float, int, int, int, int]] = []  # see _sample
+        #: (monotonic time, then one value per name in ``SERIES``), bytes.
+        self.samples: list[tuple[float, ...]] = []
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -88,7 +96,8 @@ class TreeSampler(threading.Thread):
             if proc.pid == self.pid:
                 root_rss = info.rss
         memory = psutil.virtual_memory()
-        self.samples.append((now, root_rss, rss, pss, memory.total - memory.available))
+        used = memory.total - memory.available
+        self.samples.append((now, root_rss, rss, pss, used, pss + _shm_used()))
 
     def growth(self, t0: float, t1: float) -> dict[str, int]:
         """Peak minus baseline within [t0, t1] for each series (the baseline: last sample <= t0)."""
@@ -97,11 +106,19 @@ class TreeSampler(threading.Thread):
         if not before or not during:
             return {}
         base = before[-1]
-        names = ("root_rss_growth", "tree_rss_growth", "tree_pss_growth", "system_growth")
         return {
             name: max(0, int(max(s[i] for s in during) - base[i]))
-            for i, name in enumerate(names, start=1)
+            for i, name in enumerate(SERIES, start=1)
         }
+
+
+def _shm_used() -> int:
+    """Bytes in use on /dev/shm, where pardo and joblib put their memmapped arrays."""
+    try:
+        stat = os.statvfs("/dev/shm")
+    except OSError:
+        return 0
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
 
 
 def child_env() -> dict[str, str]:

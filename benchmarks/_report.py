@@ -112,7 +112,8 @@ def table(
                 cells[0] = "WRONG RESULTS " + cells[0]
                 notes.append(f"- {result.engine}: returned wrong or missing results")
         lines.append(f"| {result.engine} | " + " | ".join(cells) + " |")
-    return [*lines, "", *notes, *([""] if notes else [])]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [*lines, "", *notes, f"load average after it (1, 5, 15 min): {load}", ""]
 
 
 def python_command() -> str:

@@ -32,7 +32,7 @@ def _mb(key: str) -> Any:
 
 
 def _of_array(engine: str, medians: Medians, ctx: dict[str, Any]) -> float | None:
-    grown = medians.get(engine, {}).get("system_growth")
+    grown = medians.get(engine, {}).get("extra_growth")
     return None if grown is None else float(grown) / ctx["params"]["nbytes"]
 
 
@@ -83,10 +83,9 @@ BIGARG = Workload(
     measure=_bigarg,
     columns=(
         WALL,
-        Column("extra memory (MB)", _mb("system_growth"), "{:.0f}"),
+        Column("extra memory (MB)", _mb("extra_growth"), "{:.0f}"),
         Column("x array", _of_array, "{:.2f}"),
-        Column("tree PSS growth (MB)", _mb("tree_pss_growth"), "{:.0f}"),
-        Column("tree RSS growth (MB)", _mb("tree_rss_growth"), "{:.0f}"),
+        Column("system growth (MB)", _mb("system_growth"), "{:.0f}"),
         VS_JOBLIB,
         Column("array passed as", metric("how"), "{}"),
     ),

@@ -59,15 +59,16 @@ def test_sampler_growth_is_peak_in_window_minus_last_sample_before(harness: Modu
     """Memory growth of a repetition: the peak inside [t0, t1] over the last sample before t0."""
     sampler = harness.TreeSampler(pid=0, interval=0.01)
     sampler.samples = [
-        (0.00, 10, 100, 50, 1000),
-        (0.10, 12, 110, 55, 1100),  # baseline: last sample at or before t0 = 0.1
-        (0.15, 40, 300, 90, 1500),
-        (0.20, 20, 200, 70, 1200),
-        (0.50, 99, 999, 99, 9999),  # after the window
+        (0.00, 10, 100, 50, 1000, 60),
+        (0.10, 12, 110, 55, 1100, 65),  # baseline: last sample at or before t0 = 0.1
+        (0.15, 40, 300, 90, 1500, 95),
+        (0.20, 20, 200, 70, 1200, 300),
+        (0.50, 99, 999, 99, 9999, 999),  # after the window
     ]
     assert sampler.growth(0.1, 0.2) == {
         "root_rss_growth": 28,
         "tree_rss_growth": 190,
         "tree_pss_growth": 35,
         "system_growth": 400,
+        "extra_growth": 235,
     }

@@ -1,7 +1,9 @@
 """The dask backend, on a real LocalCluster: 2 worker processes of 1 thread each, on 127.0.0.1.
 
-The cluster starts once per session (``dask_client``); its worker pids are registered in
-``conftest.KEPT_PIDS`` so the per-test leak check accepts them. After each test that uses it,
+The cluster starts once (``dask_client``, module-scoped: only this module uses it, and the rest
+of the session then runs without a cluster and a default dask client around); its worker pids
+are registered in ``conftest.KEPT_PIDS`` so the per-test leak check accepts them. After each test
+that uses it,
 ``cluster_is_clean`` waits for both workers (a killed one is restarted by its nanny) and checks
 that the scheduler holds none of our tasks or scattered data any more.
 """
@@ -51,7 +53,7 @@ def _register_workers(client: Any) -> None:
     KEPT_PIDS.update(client.run(os.getpid).values())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     """A Client on a session-wide LocalCluster, set as the default (``get_client()`` finds it)."""
     import dask
@@ -71,7 +73,7 @@ def dask_client() -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: 8787 may be taken
         )
     client = distributed.Client(cluster)
     os.environ.clear()
@@ -84,6 +86,7 @@ def dask_client() -> Iterator[Any]:
     yield client
     client.close()
     cluster.close()
+    KEPT_PIDS.clear()
 
 
 def _scheduler_task_count(dask_scheduler: Any) -> int:
@@ -238,11 +241,11 @@ def test_n_jobs_minus_one_is_every_cluster_thread(dask_client: Any) -> None:
 @pytest.mark.slow
 def test_empty_cluster_error_says_how_to_add_workers(dask_client: Any) -> None:
     empty = distributed.LocalCluster(
-        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     with empty, distributed.Client(empty, set_as_default=False) as client:
         backend = make_backend("dask", {"client": client, "wait_for_workers_timeout": 0.2})
-        with pytest.raises(RuntimeError, match="dask worker tcp://127.0.0.1"):
+        with pytest.raises(RuntimeError, match=r"dask worker tcp://127\.0\.0\.1"):
             backend.effective_n_jobs(-1)
 
 

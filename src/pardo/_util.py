@@ -16,4 +16,8 @@ def effective_n_jobs(n_jobs: int | None = -1) -> int:
     value = check_n_jobs(n_jobs if n_jobs is not None else config.get("n_jobs"))
     name = config.get("backend") or get_default_backend()
     backend = make_backend(name, config.get("backend_params"), int(config.get("nesting_level", 0)))
-    return backend.effective_n_jobs(value if value is not None else backend.default_n_jobs)
+    try:
+        return backend.effective_n_jobs(value if value is not None else backend.default_n_jobs)
+    finally:
+        # Asking may have opened something (a dask client from an address): close it again.
+        backend.terminate()

@@ -41,15 +41,17 @@ class DaskBackend(Backend):
             (``scheduler_host`` is joblib's name for it); it is closed with the backend.
         scatter: objects to scatter once up front whatever their size, e.g. ``[X, y]``.
         wait_for_workers_timeout: seconds ``n_jobs=-1`` waits for a first worker.
+        initializer, initargs: run once in each worker thread, before the first batch it runs.
         workers, resources, retries, priority, fifo_timeout, allow_other_workers: passed to
             ``Client.submit``; ``retries=N`` reruns a batch whose task raised up to N times.
     """
 
     name: ClassVar[str] = "dask"
     default_n_jobs: ClassVar[int] = -1
-    # benchmarks/bench_dask.py: a batch costs a scheduler round trip of a few ms on a LocalCluster
-    # (more across a network). 0.5 s batches keep that near 1%, a dead worker loses at most half a
-    # second of work per thread, and auto batching reaches that size within a few batches.
+    # benchmarks/bench_dask.py: a batch costs a scheduler round trip (11 ms on a 2-core
+    # LocalCluster, more across a network); 0.5 s batches keep that near 2%, and a dead worker
+    # loses at most half a second of work per thread. Its --targets sweep: 0.1-1 s cost alike,
+    # 0.05 s costs 1 ms tasks a third more.
     batch_target: ClassVar[float] = 0.5
 
     def __init__(

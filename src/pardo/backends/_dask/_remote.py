@@ -22,10 +22,10 @@ from pardo.backends._process import decode_result, run_encoded
 __all__ = ["SCATTER_NBYTES", "Encoded", "FailedBatch", "Init", "Scatter", "outcome", "run_remote"]
 
 #: Arguments larger than this (bytes, by ``dask.sizeof``) are scattered once per call instead of
-#: being pickled into every batch. Set with benchmarks/bench_dask.py "scatter": a scatter costs one
-#: blocking round trip (~3 ms on a LocalCluster), about what sending 1 MB inline costs. Above 1 MB,
-#: scattering an object that only one batch uses at most doubles its cost; below it, re-sending a
-#: shared object with every 0.5 s batch costs about 1% of the batch.
+#: being pickled into every batch. Set with ``benchmarks/bench_dask.py --scatter``: a scatter is one
+#: blocking round trip (2.4-4 ms up to 1 MB on a 2-core LocalCluster), about what sending 1 MB
+#: inline with a batch costs (3.5 ms). Above 1 MB, scattering an object that one batch only uses
+#: at most doubles its cost; below, re-sending a shared one with each 0.5 s batch costs under 1%.
 SCATTER_NBYTES = 1_000_000
 
 
