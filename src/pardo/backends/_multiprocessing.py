@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import warnings
+from multiprocessing.pool import TERMINATE
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, ClassVar
@@ -23,6 +24,9 @@ from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import decode_result, encode_batch
 
 __all__ = ["MultiprocessingBackend", "backend_class"]
+
+#: Seconds to wait for a SIGKILLed worker to be gone (it takes milliseconds).
+KILL_WAIT_SECONDS = 5.0
 
 
 def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, args: Any) -> None:
@@ -39,8 +43,18 @@ def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, ar
 
 def _kill_pool(pool: Any) -> None:
     """Stop ``pool`` now, whatever state its dead or killed workers left its queues in."""
-    for process in list(pool._pool):
+    # First stop the thread that replaces dead workers: Pool.terminate() stops workers with
+    # SIGTERM, which a worker forked a moment before can lose (a Python-level handler inherited
+    # from the parent is reset after fork), and then terminate() waits for it forever.
+    handler = pool._worker_handler
+    handler._state = TERMINATE
+    pool._change_notifier.put(None)
+    handler.join()
+    workers = list(pool._pool)
+    for process in workers:
         kill_tree(process.pid)
+    for process in workers:
+        process.join(KILL_WAIT_SECONDS)  # dead before its locks are taken back, never after
     for lock in (getattr(pool._inqueue, "_rlock", None), getattr(pool._outqueue, "_wlock", None)):
         if lock is not None:
             # Held by a dead worker it never gets released; held by nobody, we take it first.
