@@ -40,6 +40,7 @@ EXPECTED_ALL = [
     "parallel_backend",
     "parallel_config",
     "product",
+    "register_context_propagator",
     "register_parallel_backend",
     "zip",
 ]

@@ -204,3 +204,19 @@ def test_capture_is_off_without_a_spec() -> None:
     """Batches built without ``capture`` return no output (the thread backends' case)."""
     assert Batch([(say, (0,), {})], 0, {})().output == ()
     assert isinstance(capture_spec(), OutputCapture)
+
+
+@pytest.mark.parametrize(
+    ("name", "captured"),
+    [("loky", True), ("multiprocessing", True), ("threading", False), ("dask", False)],
+)
+def test_only_one_batch_per_process_backends_capture(name: str, captured: bool) -> None:
+    """Recording swaps process-wide streams: only loky and multiprocessing workers may do it."""
+    from types import SimpleNamespace
+
+    from pardo._options import Options
+
+    options = Parallel()._options
+    assert isinstance(options, Options)
+    spec = options.capture_output(SimpleNamespace(name=name))  # type: ignore[arg-type]
+    assert (spec is not None) is captured

@@ -5,6 +5,7 @@ This module only re-exports; importing it starts nothing.
 """
 
 from pardo._config import cpu_count, parallel_backend, parallel_config
+from pardo._context import register_context_propagator
 from pardo._errors import (
     PardoError,
     RemoteTraceback,
@@ -48,6 +49,7 @@ __all__ = [
     "parallel_backend",
     "parallel_config",
     "product",
+    "register_context_propagator",
     "register_parallel_backend",
     "zip",
 ]

@@ -151,8 +151,11 @@ class Options:
 
     def capture_output(self, backend: Backend) -> OutputCapture | None:
         """How process workers record their tasks' logging and prints (see pardo._capture)."""
-        if backend.uses_threads:
-            return None  # same process: output already lands where the caller's does
+        # Recording swaps the worker's sys.stdout and root handlers, which is only safe where a
+        # process runs one batch at a time. Threads print in the caller's process already, and a
+        # dask worker runs batches on several threads (dask forwards output its own way).
+        if backend.name not in ("loky", "multiprocessing"):
+            return None
         from pardo._capture import capture_spec
 
         return capture_spec()

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 import warnings
-from multiprocessing.pool import TERMINATE
 from collections.abc import Callable
 from concurrent.futures import Future
+from multiprocessing.pool import TERMINATE
 from typing import Any, ClassVar
 
 from pardo._config import cpu_count, env_thread_caps
@@ -27,6 +27,9 @@ __all__ = ["MultiprocessingBackend", "backend_class"]
 
 #: Seconds to wait for a SIGKILLed worker to be gone (it takes milliseconds).
 KILL_WAIT_SECONDS = 5.0
+#: Seconds the pool's task handler gets to finish before its lock is assumed lost (it needs
+#: well under a millisecond when the lock is free).
+TASK_HANDLER_WAIT_SECONDS = 0.5
 
 
 def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, args: Any) -> None:
@@ -39,6 +42,13 @@ def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, ar
     os.environ.update(env)
     if initializer is not None:
         initializer(*args)
+
+
+def _free(lock: Any) -> None:
+    """Make ``lock`` free (after its holder was killed, nobody will ever release it)."""
+    if lock is not None:
+        lock.acquire(False)
+        lock.release()
 
 
 def _kill_pool(pool: Any) -> None:
@@ -55,11 +65,12 @@ def _kill_pool(pool: Any) -> None:
         kill_tree(process.pid)
     for process in workers:
         process.join(KILL_WAIT_SECONDS)  # dead before its locks are taken back, never after
-    for lock in (getattr(pool._inqueue, "_rlock", None), getattr(pool._outqueue, "_wlock", None)):
-        if lock is not None:
-            # Held by a dead worker it never gets released; held by nobody, we take it first.
-            lock.acquire(False)
-            lock.release()
+    _free(pool._inqueue._rlock)  # only workers take it: whoever holds it now is dead
+    # The task handler now writes its last message to the result queue, under the lock the
+    # workers write results with. If it cannot finish, a killed worker died holding that lock.
+    pool._task_handler.join(TASK_HANDLER_WAIT_SECONDS)
+    if pool._task_handler.is_alive():
+        _free(pool._outqueue._wlock)
     pool.terminate()
     pool.join()
     # Results lost with the killed workers stay in the cache and refer back to the pool: this

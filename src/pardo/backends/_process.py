@@ -98,7 +98,7 @@ def run_encoded(payload: bytes) -> bytes:
             failures.append(Failure(offset, TaskPicklingError(msg), ""))
             del results[offset:]
             break
-    return _dumps(BatchResult(results, failures, result.elapsed, result.pid), _result_override)
+    return _dumps(result._replace(results=results, failures=failures), _result_override)
 
 
 def decode_result(raw: bytes) -> BatchResult:
