@@ -109,8 +109,14 @@ class parallel_config:
 
     Args:
         backend: a backend name, a backend instance, or None to keep the enclosing one.
-        n_jobs, verbose, temp_folder, max_nbytes, mmap_mode, prefer, require, progress: defaults
-            for the ``Parallel`` arguments of the same name.
+        n_jobs: default worker count for ``Parallel`` (see ``Parallel``).
+        verbose: default verbosity.
+        temp_folder: default folder for memmapped arrays.
+        max_nbytes: default memmapping threshold.
+        mmap_mode: default mode workers open memmaps with.
+        prefer: default soft hint, "threads" or "processes".
+        require: default hard constraint, "sharedmem".
+        progress: default progress bar setting.
         inner_max_num_threads: cap on BLAS/OpenMP threads in each process worker.
         **backend_params: passed to the backend (only with a backend name).
 

@@ -35,13 +35,17 @@ class Parallel:
         timeout: seconds to wait for the next result before raising ``TimeoutError``.
         pre_dispatch: batches kept in flight: an int, "all", or an expression like "3 * n_jobs".
         batch_size: tasks per batch, or "auto" (adapts to the measured task duration).
-        temp_folder, max_nbytes, mmap_mode: memmapping of large numpy arrays (process backends).
+        temp_folder: where large numpy arrays are written for process workers (default: the
+            config, ``$JOBLIB_TEMP_FOLDER``, /dev/shm when it has room, else the temp dir).
+        max_nbytes: arrays larger than this ("1M", "500K", an int, or None: never) are memmapped.
+        mmap_mode: how workers open them: "r" (read-only), "r+", "c", or None (plain copies).
         prefer: "threads" or "processes": a hint used when no backend is set.
         require: "sharedmem" forces a thread-based backend.
         progress: True for a progress bar, or a callable ``(n_done, n_total)``, or a tqdm-like.
         task_timeout: seconds a single task may run (process backends); see ``on_timeout``.
         on_timeout: "raise" or "return" (the slot holds ``TaskTimeout``).
-        retries: extra attempts for a failed task; ``retry_on`` says which failures qualify.
+        retries: extra attempts for a failed task.
+        retry_on: exception types that earn a retry (default: a worker's death only).
         on_error: "raise" (default) or "collect" (the slot holds ``TaskError``).
         **backend_kwargs: passed to the backend (``initializer``, ``initargs``, ...).
 
