@@ -21,6 +21,9 @@ from _tasks import SHARED, blob, chunk_sum, chunk_sum_shared, trivial
 __all__ = ["BIGARG", "GENERATOR", "STARTUP"]
 
 MB = 1024 * 1024
+#: Seconds to wait before a timed call: the parent samples memory every 20 ms, and the baseline
+#: (its last sample before the call) must come after the setup (array, pool, warm-up).
+SETTLE = 0.06
 
 
 def _is_parallel(name: str) -> bool:
@@ -59,6 +62,7 @@ def _bigarg(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep]:
             if not shared:
                 items = [(array, *args) for args in items]
             gc.collect()
+            time.sleep(SETTLE)
             t0 = time.monotonic()
             results = engine.map(func, items)
             t1 = time.monotonic()
@@ -165,6 +169,7 @@ def _generator(name: str, n_jobs: int, reps: int, p: dict[str, Any]) -> list[Rep
     try:
         warm_up(engine, n_jobs)
         gc.collect()
+        time.sleep(SETTLE)
         rss0 = psutil.Process().memory_info().rss
         peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         ok, count = True, 0

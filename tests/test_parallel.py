@@ -430,6 +430,7 @@ def test_task_exception_in_generator_modes(backend: str, return_as: str) -> None
         list(gen)
 
 
+@pytest.mark.slow  # waits for a quiet period to show that no work continues
 def test_task_error_cancels_the_remaining_tasks(backend: str, tmp_path: Path) -> None:
     log, n = tmp_path / "log", 40
     with pytest.raises(CustomError):
@@ -589,6 +590,7 @@ def test_second_call_in_a_with_block_while_a_generator_is_alive(backend: str) ->
         assert list(p(delayed(square)(i) for i in range(3))) == [0, 1, 4]
 
 
+@pytest.mark.slow  # waits for a quiet period to show that no work continues
 @pytest.mark.parametrize("how", ["del", "close"])
 def test_dropping_a_generator_cancels_the_rest(backend: str, tmp_path: Path, how: str) -> None:
     log, n = tmp_path / "log", 40

@@ -80,6 +80,7 @@ def broken_input(lib: ModuleType) -> Iterator[Any]:
 # -- results -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_same_results(backend: str, n_jobs: int) -> None:
     def scenario(lib: ModuleType) -> Any:
@@ -90,6 +91,7 @@ def test_same_results(backend: str, n_jobs: int) -> None:
     assert ours == theirs
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 @pytest.mark.parametrize("return_as", ["generator", "generator_unordered"])
 def test_same_generator_results(backend: str, return_as: str) -> None:
     if backend == "multiprocessing":
@@ -106,6 +108,7 @@ def test_same_generator_results(backend: str, return_as: str) -> None:
     assert ours == theirs
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 def test_same_results_for_lambdas_and_closures_on_loky() -> None:
     offset = 5
 
@@ -120,6 +123,7 @@ def test_same_results_for_lambdas_and_closures_on_loky() -> None:
 # -- errors ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 @pytest.mark.parametrize("kind", [ValueError, KeyError, ZeroDivisionError])
 def test_same_task_exception_type(backend: str, kind: type[Exception]) -> None:
     def scenario(lib: ModuleType) -> Any:
@@ -129,6 +133,7 @@ def test_same_task_exception_type(backend: str, kind: type[Exception]) -> None:
     assert both(scenario) == (kind, kind)
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 def test_remote_traceback_is_the_cause_on_process_backends(process_backend: str) -> None:
     def scenario(lib: ModuleType) -> Any:
         try:
@@ -142,6 +147,7 @@ def test_remote_traceback_is_the_cause_on_process_backends(process_backend: str)
     assert both(scenario) == (True, True)
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 def test_same_input_iterator_exception(backend: str) -> None:
     def scenario(lib: ModuleType) -> Any:
         return outcome(lambda: lib.Parallel(n_jobs=2, backend=backend)(broken_input(lib)))
@@ -149,6 +155,7 @@ def test_same_input_iterator_exception(backend: str) -> None:
     assert both(scenario) == (IndexError, IndexError)
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 def test_unpicklable_task_is_a_pickling_error_on_loky() -> None:
     lock = threading.Lock()
 
@@ -271,6 +278,7 @@ def test_same_config_precedence() -> None:
     assert ours == theirs
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -288,6 +296,7 @@ def test_same_backend_choice(kwargs: dict[str, Any]) -> None:
     assert ours == theirs
 
 
+@pytest.mark.slow  # uses joblib's own loky pool, which restarts after errors: ~1 s
 def test_same_backend_choice_under_configs() -> None:
     def scenario(lib: ModuleType) -> Any:
         out = []
