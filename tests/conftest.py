@@ -60,11 +60,13 @@ def _kept_on_purpose(proc: psutil.Process) -> bool:
     return "loky" in cmdline or "resource_tracker" in cmdline or "forkserver" in cmdline
 
 
-def leftover_children() -> list[psutil.Process]:
-    """Children of this process that are neither gone nor kept on purpose."""
+def leftover_children(before: frozenset[int] = frozenset()) -> list[psutil.Process]:
+    """Children of this process, not in ``before``, that are neither gone nor kept on purpose."""
     me = psutil.Process()
     out = []
     for child in me.children(recursive=True):
+        if child.pid in before:
+            continue
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
                 child.wait(timeout=0)
@@ -94,6 +96,8 @@ def no_leaks() -> Iterator[None]:
     """Fail a test that leaves temp folders, non-daemon threads or stray child processes."""
     folders_before = pardo_temp_folders()
     threads_before = {t.ident for t in threading.enumerate()}
+    # One test's stray process is reported once, by that test, not by every later one.
+    children_before = frozenset(p.pid for p in psutil.Process().children(recursive=True))
     yield
     new_folders = pardo_temp_folders() - folders_before
     assert not new_folders, f"temp folders left behind: {sorted(new_folders)}"
@@ -110,4 +114,6 @@ def no_leaks() -> Iterator[None]:
         ]
 
     assert _wait_for(no_new_threads), f"threads left running: {threading.enumerate()}"
-    assert _wait_for(lambda: not leftover_children()), f"processes left: {leftover_children()}"
+    assert _wait_for(lambda: not leftover_children(children_before)), (
+        f"processes left: {leftover_children(children_before)}"
+    )

@@ -161,6 +161,9 @@ class parallel_config:
             msg = f"backend parameters {sorted(backend_params)} need a backend name, got {backend!r}"
             raise ValueError(msg)
         if backend is not None:
+            from pardo.backends import check_backend_name
+
+            check_backend_name(backend)
             settings["backend"] = backend
             settings["backend_params"] = dict(backend_params)
             settings["inner_max_num_threads"] = inner_max_num_threads

@@ -17,7 +17,13 @@ from pardo._config import check_n_jobs, validate_settings
 from pardo._expr import eval_count
 from pardo._faults import FaultPolicy
 from pardo._memsize import parse_nbytes
-from pardo.backends import Backend, CallSettings, get_default_backend, make_backend
+from pardo.backends import (
+    Backend,
+    CallSettings,
+    check_backend_name,
+    get_default_backend,
+    make_backend,
+)
 
 if TYPE_CHECKING:
     from pardo._capture import OutputCapture
@@ -85,6 +91,7 @@ class Options:
             and not (k in ("n_jobs", "backend") and args[k] is None)
         }
         validate_settings({k: v for k, v in given.items() if k != "backend"})
+        check_backend_name(given.get("backend"))
         _choice("return_as", args["return_as"], _RETURN_AS)
         _choice("on_error", args["on_error"], _ON_ERROR)
         _choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)

@@ -16,6 +16,7 @@ __all__ = [
     "Backend",
     "CallSettings",
     "available_backends",
+    "check_backend_name",
     "get_default_backend",
     "make_backend",
     "register_parallel_backend",
@@ -51,6 +52,13 @@ def get_default_backend() -> str:
 def available_backends() -> list[str]:
     """Every name ``Parallel(backend=...)`` accepts."""
     return sorted({*_BUILTIN, *(k for k in _REGISTRY if k)})
+
+
+def check_backend_name(name: object) -> None:
+    """Raise ``ValueError`` listing the known names when ``name`` is a string none of them."""
+    if isinstance(name, str) and name not in available_backends():
+        msg = f"Invalid backend: {name!r}, expected one of {available_backends()!r}"
+        raise ValueError(msg)
 
 
 def _factory(name: str) -> Callable[..., Backend]:
