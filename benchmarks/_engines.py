@@ -133,7 +133,7 @@ class MpPoolEngine(Engine):
 
 
 class _ExecutorEngine(Engine):
-    """``concurrent.futures``: ``executor.map(func, *columns, chunksize=...)``."""
+    """``concurrent.futures`` executors: ``executor.map`` over the argument tuples."""
 
     def _make(self) -> Any:
         raise NotImplementedError
