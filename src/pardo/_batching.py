@@ -25,6 +25,11 @@ SMOOTHING = 0.5
 #: A batch outside [target / BAND, target * BAND] seconds changes the size; inside it, the size
 #: stays put, so batch sizes do not oscillate.
 BAND = 2.5
+#: Most bytes of pickled results one batch may carry back. With 2 * n_jobs batches in flight and
+#: each held twice while it is decoded, this keeps the parent's peak near 20 MB however big and
+#: fast the tasks are (benchmarks/run.py --only generator: 20,000 results of 100 KB grew the
+#: parent by ~1 GB with time-only batching).
+MAX_BATCH_BYTES = 2 * 1024**2
 
 
 class AutoBatcher:
@@ -43,6 +48,7 @@ class AutoBatcher:
         self.max_size = max_size
         self.size = 1
         self.per_task: float | None = None
+        self.bytes_per_task = 0.0
         self._clock = clock
 
     def start(self) -> float:
@@ -53,10 +59,16 @@ class AutoBatcher:
         """Record a batch of ``size`` tasks dispatched at ``started`` and completed now."""
         self.record(size, self._clock() - started)
 
-    def record(self, size: int, seconds: float) -> None:
-        """Learn from a completed batch of ``size`` tasks that ran ``seconds``."""
+    def record(self, size: int, seconds: float, nbytes: int = 0) -> None:
+        """Learn from a completed batch of ``size`` tasks that ran ``seconds``.
+
+        ``nbytes``, when known, is the size of the batch's pickled results: batches are also
+        kept under ``MAX_BATCH_BYTES`` so that big results do not pile up in the parent.
+        """
         if size <= 0:
             return
+        if nbytes:
+            self.bytes_per_task = max(self.bytes_per_task, nbytes / size)
         sample = max(seconds, 0.0) / size
         if self.per_task is None:
             self.per_task = sample
@@ -72,7 +84,10 @@ class AutoBatcher:
             self.size = max(self.size, int(grown))
         elif seconds > self.target * BAND:
             self.size = min(self.size, max(int(wanted), 1))
-        self.size = max(1, min(self.size, self.max_size))
+        limit = self.max_size
+        if self.bytes_per_task:
+            limit = min(limit, max(int(MAX_BATCH_BYTES / self.bytes_per_task), 1))
+        self.size = max(1, min(self.size, limit))
 
 
 class FixedBatcher:
@@ -87,7 +102,7 @@ class FixedBatcher:
     def finish(self, started: float, size: int) -> None:
         pass
 
-    def record(self, size: int, seconds: float) -> None:
+    def record(self, size: int, seconds: float, nbytes: int = 0) -> None:
         pass
 
 

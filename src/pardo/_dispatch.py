@@ -21,6 +21,7 @@ Faults (policy: ``pardo._faults``): a failed task is retried alone, as a piece o
 from __future__ import annotations
 
 import queue
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -234,7 +235,7 @@ class Dispatch:
         if result.output:  # what its tasks logged or printed in a worker process
             self._reporter.output(result)
         old = self._batcher.size
-        self._batcher.record(len(sent.batch), result.elapsed)
+        self._batcher.record(len(sent.batch), result.elapsed, _result_bytes(result))
         if self._batcher.size != old:
             self._reporter.batch_size_changed(self._batcher.size, result.elapsed)
         if result.failures:
@@ -266,3 +267,10 @@ class Dispatch:
             self._n_completed += len(results)
             self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
         return results
+
+
+def _result_bytes(result: BatchResult) -> int:
+    """Bytes a batch's results hold: pickled size, else (threads) the first result's, times n."""
+    if result.nbytes or not result.results:
+        return result.nbytes
+    return sys.getsizeof(result.results[0]) * len(result.results)

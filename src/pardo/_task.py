@@ -77,6 +77,8 @@ class BatchResult(NamedTuple):
     elapsed: float
     pid: int
     output: tuple[Any, ...] = ()
+    #: Size of the pickled outcome, when it crossed a process boundary (0 otherwise).
+    nbytes: int = 0
 
 
 class _SameFunction:

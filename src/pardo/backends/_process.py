@@ -104,7 +104,7 @@ def run_encoded(payload: bytes) -> bytes:
 def decode_result(raw: bytes) -> BatchResult:
     """Parent side of ``run_encoded``."""
     result: BatchResult = pickle.loads(raw)
-    return result
+    return result._replace(nbytes=len(raw))
 
 
 def chain_decoded(inner: Future[bytes]) -> Future[BatchResult]:
