@@ -200,13 +200,15 @@ class Parallel:
         self.n_dispatched_tasks = n_dispatched
         self.print_progress()
 
-    def _run(self, dispatch: Dispatch, backend: Backend, owns_backend: bool) -> Iterator[Any]:
+    def _run(
+        self, dispatch: Dispatch, backend: Backend, owns_backend: bool
+    ) -> Iterator[list[Any] | None]:
         reporter = self._reporter
         ok = False
         try:
             dispatch.start()
             yield None  # primed by ParallelResults: dispatching starts before the first next()
-            yield from dispatch
+            yield from dispatch.chunks()
             ok = True
         finally:
             try:
@@ -223,26 +225,32 @@ class Parallel:
 class ParallelResults(Iterator[T], Generic[T]):
     """The iterator ``return_as="generator"`` returns; dropping or closing it cancels the rest."""
 
-    def __init__(self, generator: Iterator[T]) -> None:
-        self._generator = generator
-        next(generator)  # run up to the priming yield: the first batches are now in flight
+    def __init__(self, chunks: Iterator[list[T] | None]) -> None:
+        self._chunks = chunks
+        self._items: Iterator[T] = iter(())
+        next(chunks)  # run up to the priming yield: the first batches are now in flight
 
     def to_list(self) -> list[T]:
-        """Every remaining result (without a per-item method call: list mode's fast path)."""
-        return list(self._generator)
+        """Every remaining result, a batch at a time (list mode's fast path)."""
+        out = list(self._items)
+        for chunk in self._chunks:
+            out.extend(chunk or ())
+        return out
 
     def __iter__(self) -> ParallelResults[T]:
         return self
 
     def __next__(self) -> T:
-        return next(self._generator)
+        while True:
+            for item in self._items:
+                return item
+            self._items = iter(next(self._chunks) or ())  # StopIteration ends us too
 
     def close(self) -> None:
         """Stop: cancel the tasks not yet done and release the workers."""
-        close = getattr(self._generator, "close", None)
+        close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
 
     def __del__(self) -> None:
         self.close()
-
