@@ -201,5 +201,17 @@ def test_auto_batches_split_the_tail_of_a_sized_input() -> None:
     starts = [start for start, _ in sorted(backend.batches)]
     assert starts[0] == 0
     for start, size in backend.batches:
-        assert size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
+        # Either a guided share of the rest, or (tiny tasks) the whole rest in one last batch.
+        last = start + size == total
+        assert last or size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
     assert sorted(backend.batches)[-1][1] == 1
+
+
+def test_a_tail_of_little_work_goes_in_one_batch() -> None:
+    """Under MIN_TAIL_SECONDS of work left, splitting would only add round trips."""
+    from pardo._batching import MIN_TAIL_SECONDS
+
+    per_task = MIN_TAIL_SECONDS / 1000
+    assert tail_size(1 << 20, 999, 2, per_task) == 999
+    assert tail_size(100, 999, 2, per_task) == 100  # never above the policy's own size
+    assert tail_size(1 << 20, 4000, 2, per_task) == 1000  # enough work: guided split again

@@ -30,6 +30,10 @@ BAND = 2.5
 #: fast the tasks are (benchmarks/run.py --only generator: 20,000 results of 100 KB grew the
 #: parent by ~1 GB with time-only batching).
 MAX_BATCH_BYTES = 2 * 1024**2
+#: Below this much work in all, the tail is not split further: each extra batch costs a
+#: round trip (~0.5-1 ms on loky) and bought nothing (benchmarks/run.py --only tiny: 30 tail
+#: batches took 30 ms of an 87 ms call; --only skewed is unchanged since its tasks are long).
+MIN_TAIL_SECONDS = 0.02
 
 
 class AutoBatcher:
@@ -95,6 +99,7 @@ class FixedBatcher:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.per_task: float | None = None
 
     def start(self) -> float:
         return 0.0
@@ -106,8 +111,14 @@ class FixedBatcher:
         pass
 
 
-def tail_size(size: int, remaining: int | None, n_jobs: int) -> int:
-    """Cap ``size`` so a batch takes at most 1/(2*n_jobs) of the ``remaining`` tasks (if known)."""
+def tail_size(size: int, remaining: int | None, n_jobs: int, per_task: float | None = None) -> int:
+    """Cap ``size`` so a batch takes at most 1/(2*n_jobs) of the ``remaining`` tasks (if known).
+
+    When ``per_task`` (seconds) says the rest is less than ``MIN_TAIL_SECONDS`` of work, it goes
+    in one batch: balancing it would cost more round trips than the imbalance.
+    """
     if remaining is None:
         return size
+    if per_task is not None and remaining * per_task < MIN_TAIL_SECONDS:
+        return max(1, min(size, remaining))
     return max(1, min(size, math.ceil(remaining / (2 * n_jobs))))

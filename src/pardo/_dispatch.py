@@ -186,7 +186,7 @@ class Dispatch:
             remaining = len(self._buffer) if self._exhausted else None
             if self._total is not None:
                 remaining = self._total - self._n_taken
-            size = tail_size(size, remaining, self._n_jobs)
+            size = tail_size(size, remaining, self._n_jobs, self._batcher.per_task)
         tasks, self._buffer = self._buffer[:size], self._buffer[size:]
         return tasks
 

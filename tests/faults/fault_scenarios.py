@@ -234,6 +234,60 @@ SCENARIOS["interrupt_list"] = interrupted("list")
 SCENARIOS["interrupt_generator"] = interrupted("generator")
 
 
+def soak_call(kind: str, backend: str, workdir: str) -> None:
+    """One call of the soak test: ``kind`` says which fault it meets."""
+    limit = 0.3 if backend in ("loky", "multiprocessing") else None
+    run = Parallel(n_jobs=2, backend=backend, task_timeout=limit, retries=1, on_timeout="return")
+    if kind == "ok":
+        assert run(delayed(abs)(-i) for i in range(20)) == list(range(20))
+    elif kind == "error":
+        run(delayed(fails_or_sleeps)(i, workdir) for i in (3, 4))
+    elif kind == "collect":
+        collect = Parallel(n_jobs=2, backend=backend, on_error="collect")
+        assert not collect(delayed(fails_or_sleeps)(i, workdir) for i in (0, 3))[1]
+    elif kind == "crash":
+        Parallel(n_jobs=2, backend=backend)(delayed(crash)(i, workdir, "exit", 0) for i in (0, 1))
+    elif kind == "crash_retried":
+        run(delayed(crash)(i, workdir, "exit", 0, True) for i in (0, 1))
+    elif kind == "timeout":
+        assert isinstance(run(delayed(sleepy)(i, workdir, 60, 0) for i in (0, 1))[0], TaskTimeout)
+    elif kind == "unpicklable":
+        run(delayed(id)(threading.Lock()) for i in (0, 1))
+    elif kind == "dropped":
+        gen = Parallel(n_jobs=2, backend=backend, return_as="generator")(
+            delayed(sleepy)(i, workdir, 60, 1) for i in range(4)
+        )
+        next(gen)
+        gen.close()
+
+
+SOAK_KINDS = ("ok", "error", "collect", "crash", "crash_retried", "timeout", "unpicklable", "dropped")
+
+
+@scenario
+def soak(backend: str, workdir: str) -> dict[str, Any]:
+    """200 calls mixing every fault; what the process holds before and after."""
+    before = {"rss": psutil.Process().memory_info().rss, "sems": my_semaphores()}
+    start = time.monotonic()
+    # Threads cannot be killed: no per-task timeout there, and a crash would end this process.
+    kinds = SOAK_KINDS if backend in ("loky", "multiprocessing") else SOAK_KINDS[:3] + ("dropped",)
+    for n in range(200):
+        kind = kinds[n % len(kinds)]
+        try:
+            soak_call(kind, backend, workdir)
+        except Exception as exc:  # noqa: BLE001 - the faults are the point
+            if kind in ("ok", "timeout", "crash_retried", "collect", "dropped"):
+                raise AssertionError(f"call {n} ({kind}) failed: {exc!r}") from exc
+        for marker in glob.glob(os.path.join(workdir, "crashed-*")):
+            os.unlink(marker)  # so that crash_retried crashes once every time
+    after = {"rss": psutil.Process().memory_info().rss, "sems": my_semaphores()}
+    return {"error": None, "before": before, "after": after, "seconds": time.monotonic() - start}
+
+
+def my_semaphores() -> list[str]:
+    return sorted(glob.glob(f"/dev/shm/sem.*{os.getpid()}*"))
+
+
 # -- bookkeeping ----------------------------------------------------------------------------------
 
 
@@ -294,9 +348,9 @@ def main() -> None:
     except BaseException as exc:  # noqa: BLE001
         outcome["next_call_ok"] = repr(exc)
     outcome["leftovers"] = settle(baseline)
-    outcome["worker_pids"] = sorted(
-        {int(open(p).read()) for p in glob.glob(os.path.join(workdir, "pid-*"))} - {os.getpid()}
-    )
+    # The pid is in the file name too: a worker killed while writing leaves an empty file.
+    pids = {int(p.rsplit("-", 1)[1]) for p in glob.glob(os.path.join(workdir, "pid-*"))}
+    outcome["worker_pids"] = sorted(pids - {os.getpid()})
     print(json.dumps(outcome), flush=True)
 
 

@@ -66,11 +66,11 @@ def _kill_pool(pool: Any) -> None:
     for process in workers:
         process.join(KILL_WAIT_SECONDS)  # dead before its locks are taken back, never after
     _free(pool._inqueue._rlock)  # only workers take it: whoever holds it now is dead
-    # The task handler now writes its last message to the result queue, under the lock the
-    # workers write results with. If it cannot finish, a killed worker died holding that lock.
+    # The result queue's lock is the workers' (to send results), and the task handler's for
+    # its last message, which it writes now. Once it is done (or stuck on that lock for good),
+    # whoever holds the lock is a killed worker.
     pool._task_handler.join(TASK_HANDLER_WAIT_SECONDS)
-    if pool._task_handler.is_alive():
-        _free(pool._outqueue._wlock)
+    _free(pool._outqueue._wlock)
     pool.terminate()
     pool.join()
     # Results lost with the killed workers stay in the cache and refer back to the pool: this

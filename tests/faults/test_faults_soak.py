@@ -1,0 +1,22 @@
+"""No leaks: 200 consecutive calls mixing errors, crashes, timeouts and dropped generators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+Runner = Callable[..., dict[str, Any]]
+
+#: RSS a process may gain over the 200 calls (allocator noise, imported modules, caches).
+MAX_RSS_GROWTH = 32 * 1024**2
+
+
+@pytest.mark.slow
+def test_200_faulty_calls_leave_nothing_behind(scenario: Runner, backend: str) -> None:
+    out = scenario("soak", backend)
+    assert out["error"] is None, out
+    # processes, threads, fds, temp folders: checked against the baseline by the harness
+    assert len(out["after"]["sems"]) <= len(out["before"]["sems"]), out
+    assert out["after"]["rss"] - out["before"]["rss"] < MAX_RSS_GROWTH
