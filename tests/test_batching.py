@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 import random
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -204,9 +204,10 @@ def test_auto_batches_split_the_tail_of_a_sized_input() -> None:
     starts = [start for start, _ in sorted(backend.batches)]
     assert starts[0] == 0
     for start, size in backend.batches:
-        # A guided share of the rest, or (under 20 ms of work left) all of it in one batch.
-        last = start + size == total
-        assert last or size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
+        # A guided share of the rest while it is worth balancing (400 tasks of >= 0.1 ms are
+        # twice MIN_TAIL_SECONDS); below that the policy may send the rest in fewer batches.
+        if total - start >= 400:
+            assert size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
     assert len(backend.batches) > 8
 
 
