@@ -19,7 +19,7 @@ from collections.abc import Callable
 __all__ = ["AutoBatcher", "FixedBatcher", "tail_size"]
 
 #: Smoothing of the per-task time estimate (weight of the newest sample). Set with
-#: benchmarks/bench_overhead.py "skewed": 0.5 follows a change in task duration within two
+#: benchmarks/run.py --only skewed: 0.5 follows a change in task duration within two
 #: batches without letting one heavy-tailed batch halve the size twice in a row.
 SMOOTHING = 0.5
 #: A batch outside [target / BAND, target * BAND] seconds changes the size; inside it, the size

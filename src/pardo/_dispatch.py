@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from pardo._batching import AutoBatcher, FixedBatcher, tail_size
 from pardo._errors import TaskError, TimeoutError
 from pardo._faults import FaultPolicy, annotate
-from pardo._inflight import InFlight, Sent
+from pardo._inflight import InFlight, Sent, failed_already
 from pardo._interrupt import TermGuard
 from pardo._recovery import Recovery
 from pardo._task import Batch, BatchResult, Task
@@ -75,9 +75,7 @@ class Dispatch:
         reporter: Reporter,
         lazy: bool = True,
     ) -> None:
-        faults.check_backend(backend)
-        if faults.task_timeout is not None:
-            batcher = FixedBatcher(1)  # the board times batches: a batch of one times its task
+        batcher = faults.batcher_for(backend, batcher)
         self._backend = backend
         self._tasks = tasks
         self._n_jobs = n_jobs
@@ -168,7 +166,9 @@ class Dispatch:
             start = self._n_taken
             self._n_taken += len(tasks)
             self._next_seq += 1
-            self._flight.submit(self._make_batch(tasks, start), self._next_seq - 1, 1, 0)
+            future = self._flight.submit(self._make_batch(tasks, start), self._next_seq - 1, 1, 0)
+            if failed_already(future):
+                break  # it ran inline (sequential): raise before running any more
         self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
 
     def _input_done(self) -> bool:
@@ -280,7 +280,6 @@ def _result_bytes(result: BatchResult) -> int:
     if result.nbytes or not result.results:
         return result.nbytes
     return sys.getsizeof(result.results[0]) * len(result.results)
-
 
 
 def _pull(tasks: Iterator[Task], n: int) -> list[Task]:

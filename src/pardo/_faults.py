@@ -14,6 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from pardo._batching import AutoBatcher, FixedBatcher
 from pardo._errors import RemoteTraceback, TaskError, TaskTimeout, TaskTimeoutError, WorkerDiedError
 from pardo._task import Batch
 
@@ -30,6 +31,8 @@ __all__ = [
     "losses",
     "overdue",
 ]
+
+Batcher = AutoBatcher | FixedBatcher
 
 _short = reprlib.Repr()
 _short.maxstring = 40
@@ -87,6 +90,17 @@ class FaultPolicy:
         if self.collect:
             return Verdict(FILL, [TaskError(batch.start + i, exc, "") for i in range(len(batch))])
         return Verdict(RAISE, exc)
+
+    def batcher_for(self, backend: Backend, batcher: Batcher) -> Batcher:
+        """The batcher to use on ``backend``: batches of one task under ``task_timeout``.
+
+        The status board times batches, so a batch of one times its task. Raises ValueError
+        when ``backend`` cannot stop a running task.
+        """
+        if self.task_timeout is None:
+            return batcher
+        self.check_backend(backend)
+        return FixedBatcher(1)
 
     def check_backend(self, backend: Backend) -> None:
         """Refuse ``task_timeout`` on a backend that cannot stop a running task."""

@@ -19,7 +19,7 @@ from pardo._faults import FILL, RESTART, RETRY, SPLIT, Verdict
 from pardo._task import Batch, Task
 from pardo.backends import Backend
 
-__all__ = ["InFlight", "Sent"]
+__all__ = ["InFlight", "Sent", "failed_already"]
 
 
 class Sent(NamedTuple):
@@ -29,6 +29,11 @@ class Sent(NamedTuple):
     batch: Batch
     attempt: int
     base: int
+
+
+def failed_already(future: Future[Any]) -> bool:
+    """Whether ``future`` is done (the batch ran inline) and a task in it failed."""
+    return future.done() and (future.exception() is not None or bool(future.result().failures))
 
 
 class InFlight:
@@ -46,10 +51,11 @@ class InFlight:
         self.sent: dict[Future[Any], Sent] = {}
         self._parts: dict[int, list[Any]] = {}  # seq -> [slots, pieces still missing]
 
-    def submit(self, batch: Batch, seq: int, attempt: int, base: int) -> None:
+    def submit(self, batch: Batch, seq: int, attempt: int, base: int) -> Future[Any]:
         future = self._backend.submit(batch)
         self.sent[future] = Sent(seq, batch, attempt, base)
         future.add_done_callback(self._done.put)
+        return future
 
     def split(
         self, sent: Sent, values: list[Any], pieces: list[tuple[int, int, int]]

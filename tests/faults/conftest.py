@@ -46,13 +46,15 @@ def _wait(condition: Callable[[], bool], seconds: float) -> bool:
 
 def _alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
 
 def _start(name: str, backend: str, workdir: Path) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    )
     code = "import fault_scenarios; fault_scenarios.main()"
     return subprocess.Popen(
         [sys.executable, "-c", code, name, backend, str(workdir)],
@@ -87,7 +89,9 @@ def run_scenario(name: str, backend: str, workdir: Path, sig: int | None = None)
         proc.communicate()
         raise
     lines = out.strip().splitlines()
-    assert proc.returncode == 0 and lines, f"scenario crashed (rc {proc.returncode}):\n{err[-3000:]}"
+    assert proc.returncode == 0 and lines, (
+        f"scenario crashed (rc {proc.returncode}):\n{err[-3000:]}"
+    )
     outcome: dict[str, Any] = json.loads(lines[-1])
     outcome["stderr"] = err
     if sent is not None:

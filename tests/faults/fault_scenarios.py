@@ -10,6 +10,7 @@ files tell the parent that tasks are running (the moment to send a signal).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import json
@@ -86,11 +87,14 @@ def flaky(i: int, workdir: str, failures: int) -> int:
     return i
 
 
-def fails_or_sleeps(i: int, workdir: str) -> int:
+def fails_or_sleeps(i: int, workdir: str, seconds: float = 30) -> int:
+    """Task 3 fails, task 4 sleeps ``seconds``, the others return at once."""
     note_pid(workdir, i)
     if i == 3:
+        time.sleep(0.2)  # task 4 is running by now
         raise ValueError("task 3 fails")
-    time.sleep(30 if i != 0 else 0)
+    if i == 4:
+        time.sleep(seconds)
     return i
 
 
@@ -107,7 +111,7 @@ def run_call(call: Callable[[], Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"error": None}
     try:
         out["results"] = [describe(r) for r in call()]
-    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt is an outcome here
+    except BaseException as exc:
         out["caught_at"] = time.time()
         out.update(
             error=type(exc).__name__,
@@ -143,7 +147,7 @@ def kill_when_started(workdir: str) -> None:
     while True:
         found = glob.glob(os.path.join(workdir, "started-*"))
         if found:
-            os.kill(int(open(found[0]).read()), signal.SIGKILL)
+            os.kill(int(found[0].rsplit("-", 1)[1]), signal.SIGKILL)
             return
         time.sleep(0.02)
 
@@ -190,8 +194,10 @@ SCENARIOS["timeout_return"] = timeout_scenario("return")
 
 @scenario
 def task_error(backend: str, workdir: str) -> dict[str, Any]:
-    tasks = (delayed(fails_or_sleeps)(i, workdir) for i in range(6))
-    return run_call(lambda: Parallel(n_jobs=2, backend=backend)(tasks))
+    # A thread cannot be stopped: its sleeper is short, or this process could not exit.
+    seconds = 2 if backend == "threading" else 30
+    tasks = [delayed(fails_or_sleeps)(i, workdir, seconds) for i in (3, 4, 0, 1, 2, 5)]
+    return run_call(lambda: Parallel(n_jobs=2, backend=backend, batch_size=1)(tasks))
 
 
 def flaky_scenario(retries: int) -> Scenario:
@@ -216,7 +222,9 @@ def unpicklable_argument(backend: str, workdir: str) -> dict[str, Any]:
 
 @scenario
 def unpicklable_result(backend: str, workdir: str) -> dict[str, Any]:
-    return run_call(lambda: Parallel(n_jobs=2, backend=backend)(delayed(make_lock)(i) for i in range(3)))
+    return run_call(
+        lambda: Parallel(n_jobs=2, backend=backend)(delayed(make_lock)(i) for i in range(3))
+    )
 
 
 def interrupted(return_as: str) -> Scenario:
@@ -236,12 +244,13 @@ SCENARIOS["interrupt_generator"] = interrupted("generator")
 
 def soak_call(kind: str, backend: str, workdir: str) -> None:
     """One call of the soak test: ``kind`` says which fault it meets."""
-    limit = 0.3 if backend in ("loky", "multiprocessing") else None
+    processes = backend in ("loky", "multiprocessing")
+    limit = 0.3 if processes else None
     run = Parallel(n_jobs=2, backend=backend, task_timeout=limit, retries=1, on_timeout="return")
     if kind == "ok":
         assert run(delayed(abs)(-i) for i in range(20)) == list(range(20))
     elif kind == "error":
-        run(delayed(fails_or_sleeps)(i, workdir) for i in (3, 4))
+        run(delayed(fails_or_sleeps)(i, workdir) for i in (0, 3))
     elif kind == "collect":
         collect = Parallel(n_jobs=2, backend=backend, on_error="collect")
         assert not collect(delayed(fails_or_sleeps)(i, workdir) for i in (0, 3))[1]
@@ -255,13 +264,22 @@ def soak_call(kind: str, backend: str, workdir: str) -> None:
         run(delayed(id)(threading.Lock()) for i in (0, 1))
     elif kind == "dropped":
         gen = Parallel(n_jobs=2, backend=backend, return_as="generator")(
-            delayed(sleepy)(i, workdir, 60, 1) for i in range(4)
+            delayed(sleepy)(i, workdir, 60 if processes else 0.05, 1) for i in range(4)
         )
         next(gen)
         gen.close()
 
 
-SOAK_KINDS = ("ok", "error", "collect", "crash", "crash_retried", "timeout", "unpicklable", "dropped")
+SOAK_KINDS = (
+    "ok",
+    "error",
+    "collect",
+    "crash",
+    "crash_retried",
+    "timeout",
+    "unpicklable",
+    "dropped",
+)
 
 
 @scenario
@@ -270,12 +288,12 @@ def soak(backend: str, workdir: str) -> dict[str, Any]:
     before = {"rss": psutil.Process().memory_info().rss, "sems": my_semaphores()}
     start = time.monotonic()
     # Threads cannot be killed: no per-task timeout there, and a crash would end this process.
-    kinds = SOAK_KINDS if backend in ("loky", "multiprocessing") else SOAK_KINDS[:3] + ("dropped",)
+    kinds = SOAK_KINDS if backend in ("loky", "multiprocessing") else (*SOAK_KINDS[:3], "dropped")
     for n in range(200):
         kind = kinds[n % len(kinds)]
         try:
             soak_call(kind, backend, workdir)
-        except Exception as exc:  # noqa: BLE001 - the faults are the point
+        except Exception as exc:
             if kind in ("ok", "timeout", "crash_retried", "collect", "dropped"):
                 raise AssertionError(f"call {n} ({kind}) failed: {exc!r}") from exc
         for marker in glob.glob(os.path.join(workdir, "crashed-*")):
@@ -299,7 +317,9 @@ def kept_on_purpose(proc: psutil.Process) -> bool:
     """loky's reusable workers and resource tracker outlive calls by design."""
     try:
         line = " ".join(proc.cmdline())
-        return proc.status() != psutil.STATUS_ZOMBIE and ("loky" in line or "resource_tracker" in line)
+        return proc.status() != psutil.STATUS_ZOMBIE and (
+            "loky" in line or "resource_tracker" in line
+        )
     except psutil.Error:
         return True
 
@@ -308,10 +328,8 @@ def stray_children() -> list[str]:
     out = []
     for child in psutil.Process().children(recursive=True):
         if not kept_on_purpose(child):
-            try:
+            with contextlib.suppress(psutil.Error):
                 out.append(f"{child.pid} {child.status()} {' '.join(child.cmdline())[:80]}")
-            except psutil.Error:
-                pass
     return out
 
 
@@ -345,7 +363,7 @@ def main() -> None:
     try:
         warm_up(backend)
         outcome["next_call_ok"] = True
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         outcome["next_call_ok"] = repr(exc)
     outcome["leftovers"] = settle(baseline)
     # The pid is in the file name too: a worker killed while writing leaves an empty file.

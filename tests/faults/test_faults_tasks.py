@@ -50,8 +50,8 @@ def test_task_error_raises_its_type_at_once_naming_the_task(scenario: Runner, ba
     assert out["error"] == "ValueError"
     assert out["message"] == "task 3 fails"
     assert out["cause"] == "RemoteTraceback"
-    assert any(note.startswith("pardo: task 3: fails_or_sleeps(3") for note in out["notes"])
-    assert out["seconds"] < 20  # other tasks sleep 30 s: they were cancelled
+    assert any(note.startswith("pardo: task 0: fails_or_sleeps(3") for note in out["notes"])
+    assert out["seconds"] < 1.8  # task 1 sleeps 2 s (threads) or 30 s: it was not waited for
 
 
 @pytest.mark.slow
@@ -80,9 +80,7 @@ def test_unpicklable_argument_names_the_task_and_type(
 
 
 @pytest.mark.slow
-def test_unpicklable_result_names_the_task_and_type(
-    scenario: Runner, process_backend: str
-) -> None:
+def test_unpicklable_result_names_the_task_and_type(scenario: Runner, process_backend: str) -> None:
     out = scenario("unpicklable_result", process_backend)
     assert out["error"] == "TaskPicklingError"
     assert "has type lock" in out["message"]

@@ -22,7 +22,7 @@ class ThreadingBackend(Backend):
     name: ClassVar[str] = "threading"
     uses_threads: ClassVar[bool] = True
     supports_sharedmem: ClassVar[bool] = True
-    # Measured by benchmarks/bench_overhead.py (tiny, threads): past ~20 ms per batch the
+    # Measured by benchmarks/run.py --only tiny (threads): past ~20 ms per batch the
     # per-batch hand-off cost (~20 µs) is already below 0.1% and longer batches only hurt balance.
     batch_target: ClassVar[float] = 0.02
 
