@@ -220,7 +220,9 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
     n_jobs = check_n_jobs(options.setting("n_jobs", config, None))
     if n_jobs is None:
         n_jobs = backend.default_n_jobs
-    if backend.effective_n_jobs(n_jobs) == 1 and backend.name != "sequential":
+    # One worker runs in the caller, unless task_timeout needs a worker process it can kill.
+    killable = options.faults.task_timeout is not None and backend.supports_task_timeout
+    if backend.effective_n_jobs(n_jobs) == 1 and backend.name != "sequential" and not killable:
         backend = make_backend("sequential", _initializer_only(options.backend_kwargs), level)
     if options.timeout is not None and not backend.supports_timeout:
         warnings.warn(

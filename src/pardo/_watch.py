@@ -13,6 +13,9 @@ from the worker::
 
 Two small writes per batch, outside the task loop; ``time.monotonic`` is one clock for every
 process of the machine, so the parent can compare the worker's start time with its own clock.
+
+Workers also watch their parent (``start_worker``): if it dies without stopping them (SIGKILL,
+the OOM killer, SIGTERM between two calls), they exit instead of living on as orphans.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from pardo import _tempdir
 from pardo.backends._process import run_encoded
 
-__all__ = ["Board", "kill_tree", "run_watched"]
+__all__ = ["Board", "kill_tree", "run_watched", "start_worker"]
 
+#: Seconds between a worker's checks that its parent is alive: how long an orphan lives on.
+PARENT_CHECK_SECONDS = 1.0
+#: Exit status of a worker that ended because its parent was gone.
+ORPHANED_EXIT = 75
 _RECORD_SIZE = 48
 _RUNNING = "R"
 _IDLE = "I"
@@ -55,6 +65,21 @@ def run_watched(board: str, start: int, payload: bytes) -> bytes:
     # Not in a ``finally``: a batch that raised out of run_encoded broke the worker anyway.
     _note(board, _IDLE, start)
     return result
+
+
+def start_worker(initializer: Callable[..., Any] | None, args: tuple[Any, ...]) -> None:
+    """Worker side, once at start: watch the parent, then run the user's ``initializer``."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        # Reparented (to init or a subreaper) means the parent is gone.
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(ORPHANED_EXIT)
+
+    threading.Thread(target=watch, name="pardo-parent-watch", daemon=True).start()
+    if initializer is not None:
+        initializer(*args)
 
 
 class Board:

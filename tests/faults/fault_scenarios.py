@@ -238,6 +238,13 @@ def interrupted(return_as: str) -> Scenario:
     return run
 
 
+@scenario
+def idle(backend: str, workdir: str) -> dict[str, Any]:
+    """Between two calls: the pool's workers wait for work (the parent gets killed now)."""
+    time.sleep(60)
+    return {"error": None}
+
+
 SCENARIOS["interrupt_list"] = interrupted("list")
 SCENARIOS["interrupt_generator"] = interrupted("generator")
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import signal
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+
+from pardo import _tempdir
+from pardo._watch import PARENT_CHECK_SECONDS
 
 Runner = Callable[..., dict[str, Any]]
 
@@ -25,3 +35,50 @@ def test_signal_stops_the_call_and_everything_it_started(
     assert out["error"] == "KeyboardInterrupt"
     assert out["latency"] < MAX_LATENCY
     # the harness checked the rest: workers gone, folders removed, fds back, next call works
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("when", ["interrupt_list", "idle"], ids=["during-a-call", "between-calls"])
+def test_workers_do_not_outlive_a_killed_parent(
+    spawn: Callable[[str, str], subprocess.Popen[str]],
+    process_backend: str,
+    tmp_path: Path,
+    when: str,
+) -> None:
+    if when == "idle" and process_backend == "multiprocessing":
+        pytest.skip("a multiprocessing pool does not outlive its call")
+    proc = spawn(when, process_backend)
+    if when == "idle":
+        workers = [
+            c.pid
+            for c in psutil.Process(proc.pid).children()
+            if "tracker" not in " ".join(c.cmdline())
+        ]
+    else:
+        while not list(tmp_path.glob("started-*")):
+            time.sleep(0.02)
+        workers = [int(p.name.rsplit("-", 1)[1]) for p in tmp_path.glob("pid-*")]
+    assert workers
+    # SIGKILL (the OOM killer) or SIGTERM between calls: the parent cleans nothing up.
+    os.kill(proc.pid, signal.SIGKILL if when == "interrupt_list" else signal.SIGTERM)
+    proc.wait()
+    assert _gone_within(workers, 5 + PARENT_CHECK_SECONDS)
+    # What the dead parent left, the next pardo call of this user removes (make_folder sweeps).
+    for root in {tempfile.gettempdir(), "/dev/shm"}:
+        _tempdir.sweep_stale(root, _tempdir._pid_namespace())
+    assert not glob.glob(f"/dev/shm/pardo-{proc.pid}-*")

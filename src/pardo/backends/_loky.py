@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from pardo._config import cpu_count, env_thread_caps
 from pardo._memmap import MemmapContext
 from pardo._task import Batch
-from pardo._watch import Board, kill_tree, run_watched
+from pardo._watch import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import chain_decoded, encode_batch
 
@@ -64,8 +64,8 @@ class LokyBackend(Backend):
         self._executor_args = {
             "max_workers": n,
             "timeout": self.params.get("idle_worker_timeout", IDLE_WORKER_TIMEOUT),
-            "initializer": self.initializer,
-            "initargs": self.initargs,
+            "initializer": start_worker,  # exits with the parent, then the user's initializer
+            "initargs": (self.initializer, self.initargs),
             "env": env_thread_caps(threads),
             "reuse": "auto",
         }

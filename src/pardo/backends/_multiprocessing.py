@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pardo._config import cpu_count, env_thread_caps
 from pardo._memmap import MemmapContext
-from pardo._watch import Board, kill_tree, run_watched
+from pardo._watch import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import decode_result, encode_batch
 
@@ -40,8 +40,7 @@ def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, ar
     # a call (pardo._interrupt) must not turn Pool.terminate() into a traceback in the worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(env)
-    if initializer is not None:
-        initializer(*args)
+    start_worker(initializer, args)
 
 
 def _free(lock: Any) -> None:
