@@ -61,15 +61,20 @@ def _note(board: str, state: str, start: int) -> None:
 def run_watched(board: str, start: int, payload: bytes) -> bytes:
     """Worker side: note on ``board`` that batch ``start`` runs here, run it, note it ended."""
     _note(board, _RUNNING, start)
-    result = run_encoded(payload)
-    # Not in a ``finally``: a batch that raised out of run_encoded broke the worker anyway.
-    _note(board, _IDLE, start)
-    return result
+    try:
+        return run_encoded(payload)
+    finally:  # also when it could not even be unpickled here: the worker is idle again
+        _note(board, _IDLE, start)
 
 
-def start_worker(initializer: Callable[..., Any] | None, args: tuple[Any, ...]) -> None:
-    """Worker side, once at start: watch the parent, then run the user's ``initializer``."""
-    parent = os.getppid()
+def start_worker(
+    parent: int, initializer: Callable[..., Any] | None, args: tuple[Any, ...]
+) -> None:
+    """Worker side, once at start: watch process ``parent``, then run the user's ``initializer``.
+
+    ``parent`` is the pid the pool was created in, not ``os.getppid()`` read here: a worker that
+    starts up slowly may find itself already reparented.
+    """
 
     def watch() -> None:
         # Reparented (to init or a subreaper) means the parent is gone.
@@ -121,7 +126,10 @@ class Board:
 
     def close(self) -> None:
         """Remove the folder (a worker that writes after this finds no folder and gives up)."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        for _ in range(3):  # a note written while rmtree ran leaves the folder non-empty
+            shutil.rmtree(self.path, ignore_errors=True)
+            if not os.path.exists(self.path):
+                return
 
 
 def kill_tree(pid: int) -> None:

@@ -38,20 +38,29 @@ CHILD = textwrap.dedent(
         note(i)
         if i == 2:
             if how == "exit": os._exit(3)
+            marker = os.path.join(WORKDIR, "crashed")
+            if how == "exit_once" and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(3)
             if how == "segfault": ctypes.string_at(0)
             if how == "sigkill": os.kill(os.getpid(), signal.SIGKILL)
-            if how == "error": raise ValueError("task 2 fails")
+            if how in ("error", "collect"): raise ValueError("task 2 fails")
             if how == "stuck": time.sleep(60)
             if how == "lock": return threading.Lock()
-        if how in ("interrupt",):
+        if how in ("interrupt", "interrupt_threads"):
             open(os.path.join(WORKDIR, f"started-{i}"), "w").close()
-            time.sleep(60)
+            time.sleep(60 if how == "interrupt" else 1)
+            open(os.path.join(WORKDIR, f"finished-{i}"), "w").close()
         if how == "error" and i == 3:
             time.sleep(30)
         time.sleep(0.2)
         return i
 
-    extra = {}
+    extra = {
+        "exit_once": {"retries": 1},
+        "collect": {"on_error": "collect"},
+        "interrupt_threads": {"backend": "threading"},
+    }.get(SCENARIO, {})
     if SCENARIO == "stuck":  # joblib has no per-task timeout: only a wait limit for the call
         extra = {"timeout": 1} if LIB == "joblib" else {"task_timeout": 1, "on_timeout": "return"}
     how = SCENARIO
@@ -121,13 +130,15 @@ SOAK = textwrap.dedent(
     """
 )
 
-SCENARIOS = ("exit", "segfault", "sigkill", "error", "stuck", "lock", "unpicklable_arg")
+SCENARIOS = ("exit", "segfault", "sigkill", "exit_once", "error", "collect", "stuck", "lock")
+SCENARIOS += ("unpicklable_arg",)
 #: scenario: (signal, to the whole process group?, what the child is doing then)
 SIGNALLED = {
     "sigint": (signal.SIGINT, True, "interrupt"),
     "sigterm": (signal.SIGTERM, False, "interrupt"),
     "sigkill_parent": (signal.SIGKILL, False, "interrupt"),
     "sigterm_idle": (signal.SIGTERM, False, "idle"),
+    "sigint_threads": (signal.SIGINT, True, "interrupt_threads"),
 }
 
 
@@ -168,6 +179,8 @@ def measure(lib: str, scenario: str) -> dict[str, object]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return {"lib": lib, "scenario": scenario, "hang": True}
+    exited_after = None if sent is None else round(time.time() - sent, 2)
+    finished = len(glob.glob(os.path.join(workdir, "finished-*")))
     time.sleep(3)  # give orphans a chance to notice their parent is gone
     pids = {int(p.rsplit("-", 1)[1]) for p in glob.glob(os.path.join(workdir, "pid-*"))}
     alive = len([p for p in pids if _alive(p)])
@@ -179,6 +192,8 @@ def measure(lib: str, scenario: str) -> dict[str, object]:
     if sent is not None and "caught_at" in result:
         result["latency"] = round(float(result.pop("caught_at")) - sent, 2)  # type: ignore[arg-type]
     result["workers_alive_after_exit"] = alive
+    if sent is not None:
+        result.update(exited_after=exited_after, tasks_finished=finished)
     result["left_in_tmp"] = left
     result.update(lib=lib, scenario=scenario)
     return result

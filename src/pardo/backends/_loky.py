@@ -12,6 +12,7 @@ board (``pardo._watch``) says which batch each of them held.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -65,7 +66,7 @@ class LokyBackend(Backend):
             "max_workers": n,
             "timeout": self.params.get("idle_worker_timeout", IDLE_WORKER_TIMEOUT),
             "initializer": start_worker,  # exits with the parent, then the user's initializer
-            "initargs": (self.initializer, self.initargs),
+            "initargs": (os.getpid(), self.initializer, self.initargs),
             "env": env_thread_caps(threads),
             "reuse": "auto",
         }

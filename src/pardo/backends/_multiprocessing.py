@@ -11,6 +11,8 @@ workers take, and only then terminate the pool; ``recover`` then opens a new one
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -32,15 +34,14 @@ KILL_WAIT_SECONDS = 5.0
 TASK_HANDLER_WAIT_SECONDS = 0.5
 
 
-def _init_worker(env: dict[str, str], initializer: Callable[..., Any] | None, args: Any) -> None:
-    import os
-    import signal
-
+def _init_worker(
+    parent: int, env: dict[str, str], initializer: Callable[..., Any] | None, args: Any
+) -> None:
     # A forked worker inherits the parent's handlers; the one pardo installs for SIGTERM during
     # a call (pardo._interrupt) must not turn Pool.terminate() into a traceback in the worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(env)
-    start_worker(initializer, args)
+    start_worker(parent, initializer, args)
 
 
 def _free(lock: Any) -> None:
@@ -110,7 +111,7 @@ class MultiprocessingBackend(Backend):
             if isinstance(context, str):
                 context = multiprocessing.get_context(context)
             threads = settings.inner_max_num_threads or max(cpu_count() // n, 1)
-            init_args = (env_thread_caps(threads), self.initializer, self.initargs)
+            init_args = (os.getpid(), env_thread_caps(threads), self.initializer, self.initargs)
             self._pool_args = (context, n, init_args)
             self._open_pool()
         if self._memmap is None:
