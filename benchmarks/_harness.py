@@ -46,8 +46,9 @@ class EngineResult:
 
 #: What ``TreeSampler`` records, as growth names: RSS of the root process, RSS and PSS summed
 #: over the process tree, the system's used memory (total - available: counts /dev/shm files),
-#: and the tree's PSS plus /dev/shm usage (memmapped temp files count even while unmapped; a
-#: page that a worker maps at that instant counts twice, so it is an upper bound).
+#: and "extra": the tree's PSS without its shared-memory pages, plus /dev/shm usage. Memmapped
+#: temp files so count once, mapped or not (adding plain PSS would count a page twice while a
+#: worker maps it).
 SERIES = ("root_rss_growth", "tree_rss_growth", "tree_pss_growth", "system_growth", "extra_growth")
 
 
@@ -85,19 +86,20 @@ class TreeSampler(threading.Thread):
 
     def _sample(self, procs: list[Any], psutil: Any) -> None:
         now = time.monotonic()
-        rss = pss = root_rss = 0
+        rss = pss = pss_shmem = root_rss = 0
         for proc in procs:
-            try:
-                info = proc.memory_full_info()
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            rollup = _rollup(proc.pid)
+            if rollup is None:
                 continue
-            rss += info.rss
-            pss += getattr(info, "pss", info.rss)
+            rss += rollup["Rss"]
+            pss += rollup["Pss"]
+            pss_shmem += rollup.get("Pss_Shmem", 0)
             if proc.pid == self.pid:
-                root_rss = info.rss
+                root_rss = rollup["Rss"]
         memory = psutil.virtual_memory()
         used = memory.total - memory.available
-        self.samples.append((now, root_rss, rss, pss, used, pss + _shm_used()))
+        extra = pss - pss_shmem + _shm_used()
+        self.samples.append((now, root_rss, rss, pss, used, extra))
 
     def growth(self, t0: float, t1: float) -> dict[str, int]:
         """Peak minus baseline within [t0, t1] for each series (the baseline: last sample <= t0)."""
@@ -110,6 +112,22 @@ class TreeSampler(threading.Thread):
             name: max(0, int(max(s[i] for s in during) - base[i]))
             for i, name in enumerate(SERIES, start=1)
         }
+
+
+def _rollup(pid: int) -> dict[str, int] | None:
+    """``/proc/PID/smaps_rollup`` in bytes (Rss, Pss, Pss_Shmem, ...), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as file:
+            lines = file.read().splitlines()[1:]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        number = value.split()
+        if number and number[0].isdigit():
+            fields[name] = int(number[0]) * 1024
+    return fields if "Pss" in fields else None
 
 
 def _shm_used() -> int:

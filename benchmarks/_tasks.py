@@ -9,7 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["SHARED", "blob", "calibrate", "chunk_sum", "chunk_sum_shared", "spin", "trivial"]
+__all__ = [
+    "SHARED",
+    "blob",
+    "calibrate",
+    "chunk_sum",
+    "chunk_sum_shared",
+    "numpy_ready",
+    "spin",
+    "trivial",
+]
 
 #: The fork idiom for big inputs: set before a fork-based pool starts, inherited by its workers
 #: (the "bigarg" workload's mp-pool and mpire rows). Nothing else writes it.
@@ -18,6 +27,15 @@ SHARED: dict[str, Any] = {}
 
 def trivial(x: int) -> int:
     """The cheapest task there is: dispatch overhead is all that is left to measure."""
+    return x
+
+
+def numpy_ready(x: int) -> int:
+    """Import numpy and hold the worker 20 ms, so that a warm-up of a few of these reaches
+    every worker of the pool (trivial tasks all land on the first one to ask)."""
+    import numpy  # noqa: F401
+
+    time.sleep(0.02)
     return x
 
 

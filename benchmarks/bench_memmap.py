@@ -2,14 +2,19 @@
 
 Each task reduces one slice of the array. Every repetition of every engine runs in a fresh
 Python process, which warms its pool up with a tiny call first, then times the one call that
-matters while a sampling thread records the PSS (proportional set size: shared pages split
+matters; a second fresh process per repetition makes the same call while a sampling thread
+records the PSS (proportional set size: shared pages split
 between the processes mapping them) of that process and all its children. "extra" is the peak
 minus the PSS just before the call, so it counts what sending the array cost: pickled copies,
-pages of the temp file that workers mapped, temporary buffers.
+pages of the temp file that workers mapped, temporary buffers. "with temp files" counts the
+whole temp file on /dev/shm as well, mapped or not, each page once (PSS without its shared-memory
+part, plus what /dev/shm holds): the memory the call really took. "spread" is max/min - 1 of
+the wall times.
 
     python benchmarks/bench_memmap.py                # 200 MB array, 40 tasks, 5 repetitions
     python benchmarks/bench_memmap.py --big          # and a 2 GB array, once per engine
     python benchmarks/bench_memmap.py --reps 9 --n-jobs 4
+    python benchmarks/bench_memmap.py --cold-pages   # without prefault() (see there)
 
 Prints a markdown table of medians and the ratio to joblib.
 """
@@ -17,15 +22,16 @@ Prints a markdown table of medians and the ratio to joblib.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 ENGINES = ("pardo", "joblib")
@@ -39,102 +45,160 @@ def slice_sum(data: Any, start: int, stop: int) -> float:
 
 
 def warm_up(small: Any) -> int:
-    """Starts a worker and makes it import numpy, so that the timed call measures only sharing."""
+    """Makes a worker import numpy, so that the timed call measures only sharing. The 20 ms
+    hold lets a few of these reach every worker (instant ones all land on the first)."""
+    time.sleep(0.02)
     return int(small.size)
 
 
-def tree_pss() -> int:
-    """PSS bytes of this process and all its descendants (processes that vanish are skipped)."""
+def tree_memory() -> tuple[int, int]:
+    """(PSS, PSS without shared memory + /dev/shm usage) of this process and its descendants.
+
+    The second counts each page of the temp files once, whether or not a worker maps it.
+    """
     import psutil
+    from _harness import _rollup, _shm_used
 
     me = psutil.Process()
-    total = 0
+    pss = pss_shmem = 0
     for proc in [me, *me.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            total += proc.memory_full_info().pss
-    return total
+        rollup = _rollup(proc.pid)
+        if rollup is not None:
+            pss += rollup["Pss"]
+            pss_shmem += rollup.get("Pss_Shmem", 0)
+    return pss, pss - pss_shmem + _shm_used()
 
 
 class PeakSampler(threading.Thread):
-    """Samples ``tree_pss`` until stopped; ``peak`` is the largest value seen."""
+    """Samples ``tree_memory`` until stopped; ``peak`` holds the largest values seen."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak = tree_pss()
+        self.peak = tree_memory()
         self._stop_event = threading.Event()
+
+    def _sample(self) -> None:
+        self.peak = tuple(map(max, self.peak, tree_memory()))  # type: ignore[assignment]
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.peak = max(self.peak, tree_pss())
+            self._sample()
             self._stop_event.wait(SAMPLE_SECONDS)
 
-    def stop(self) -> int:
+    def stop(self) -> tuple[int, int]:
         self._stop_event.set()
         self.join()
-        self.peak = max(self.peak, tree_pss())
+        self._sample()
         return self.peak
 
 
-def child(engine: str, megabytes: int, n_tasks: int, n_jobs: int) -> dict[str, Any]:
-    """One measured call in this (fresh) process."""
+def prefault(nbytes: int) -> None:
+    """Write and delete ``nbytes`` of /dev/shm, so that the timed call's temp file gets pages
+    the hypervisor already backs.
+
+    On this virtual machine the first touch of a guest page the host has not backed (or took
+    back through free page reporting) costs 0.5 to 3 s per GB, at random; left in, it decides the
+    2 GB comparison by which engine got fresher pages. Both engines get the same treatment.
+    """
+    import numpy as np
+
+    zeros = memoryview(np.zeros(64 * 1024**2, np.uint8))
+    with tempfile.NamedTemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as f:
+        for _ in range(0, nbytes, len(zeros)):
+            f.write(zeros)
+        f.flush()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One workload: array size, tasks, workers, and whether the temp file's pages are warmed."""
+
+    megabytes: int
+    n_tasks: int
+    n_jobs: int
+    warm_pages: bool = True
+
+    def argv(self) -> list[str]:
+        argv = ["--mb", str(self.megabytes), "--tasks", str(self.n_tasks)]
+        argv += ["--n-jobs", str(self.n_jobs)]
+        return argv + ([] if self.warm_pages else ["--cold-pages"])
+
+
+def child(engine: str, setup: Setup, sample: bool) -> dict[str, Any]:
+    """One measured call in this (fresh) process; with ``sample``, its memory, else its time.
+
+    Sampling reads /proc/PID/smaps_rollup of every process every 5 ms, which walks their page
+    tables: on 2 CPUs that slows the call down, so times come from runs without the sampler.
+    """
     import numpy as np
 
     if engine == "pardo":
         from pardo import Parallel, delayed
     else:
         from joblib import Parallel, delayed  # type: ignore[no-redef]
-    data = np.random.default_rng(0).random(megabytes * 1024**2 // 8)
-    bounds = np.linspace(0, data.size, n_tasks + 1).astype(int)
-    Parallel(n_jobs=n_jobs)(delayed(warm_up)(np.ones(i + 1)) for i in range(4 * n_jobs))
-    baseline = tree_pss()
-    sampler = PeakSampler()
-    sampler.start()
+    n_jobs = setup.n_jobs
+    data = np.random.default_rng(0).random(setup.megabytes * 1024**2 // 8)
+    bounds = np.linspace(0, data.size, setup.n_tasks + 1).astype(int)
+    Parallel(n_jobs=n_jobs)(delayed(warm_up)(np.ones(i + 1)) for i in range(2 * n_jobs))
+    if setup.warm_pages:
+        prefault(data.nbytes)
+    baseline = tree_memory() if sample else (0, 0)
+    sampler = PeakSampler() if sample else None
+    if sampler is not None:
+        sampler.start()
     start = time.perf_counter()
     sums = Parallel(n_jobs=n_jobs)(
         delayed(slice_sum)(data, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)
     )
     wall = time.perf_counter() - start
-    peak = sampler.stop()
     if not np.isclose(sum(sums), data.sum()):
         raise SystemExit(f"{engine}: wrong results")
-    return {"wall": wall, "extra": peak - baseline, "array": int(data.nbytes)}
+    if sampler is None:
+        return {"wall": wall, "array": int(data.nbytes)}
+    extra, with_files = (p - b for p, b in zip(sampler.stop(), baseline, strict=True))
+    return {"extra": extra, "with_files": with_files, "array": int(data.nbytes)}
 
 
-def run_child(engine: str, megabytes: int, n_tasks: int, n_jobs: int) -> dict[str, Any]:
+def run_child(engine: str, setup: Setup, sample: bool) -> dict[str, Any]:
     here = os.path.dirname(os.path.abspath(__file__))
     cmd = [sys.executable, os.path.join(here, "bench_memmap.py"), "--child", engine]
-    cmd += ["--mb", str(megabytes), "--tasks", str(n_tasks), "--n-jobs", str(n_jobs)]
+    cmd += setup.argv() + (["--sample"] if sample else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=here)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def measure(megabytes: int, n_tasks: int, n_jobs: int, reps: int) -> dict[str, list[Any]]:
+def measure(setup: Setup, reps: int) -> dict[str, list[Any]]:
+    """``reps`` timed runs and ``reps`` sampled runs per engine, merged pairwise."""
     runs: dict[str, list[Any]] = {engine: [] for engine in ENGINES}
     for rep in range(reps):
         # Interleaved, and in turns first: the first large write after another process freed
         # as much memory is faster, and drifts of the machine should hit both engines alike.
         for engine in ENGINES if rep % 2 == 0 else ENGINES[::-1]:
-            runs[engine].append(run_child(engine, megabytes, n_tasks, n_jobs))
+            timed = run_child(engine, setup, sample=False)
+            runs[engine].append({**timed, **run_child(engine, setup, sample=True)})
     return runs
 
 
 def table(title: str, runs: dict[str, list[Any]]) -> str:
     array = runs["pardo"][0]["array"]
-    med = {
-        e: (statistics.median(r["wall"] for r in rs), statistics.median(r["extra"] for r in rs))
-        for e, rs in runs.items()
+    keys = ("wall", "extra", "with_files")
+    med = {e: {k: statistics.median(r[k] for r in rs) for k in keys} for e, rs in runs.items()}
+    spread = {
+        e: max(r["wall"] for r in rs) / min(r["wall"] for r in rs) - 1 for e, rs in runs.items()
     }
     lines = [
         f"**{title}** ({len(runs['pardo'])} runs per engine, medians)",
         "",
-        "| engine | wall (s) | vs joblib | peak extra PSS (MB) | extra / array size | vs joblib |",
-        "|---|---|---|---|---|---|",
+        "| engine | wall (s) | vs joblib | spread | peak extra PSS (MB) | / array | "
+        "with temp files (MB) | / array |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for engine, (wall, extra) in med.items():
+    for engine, m in med.items():
         lines.append(
-            f"| {engine} | {wall:.3f} | {wall / med['joblib'][0]:.2f}x | {extra / 1e6:.0f} "
-            f"| {extra / array:.2f}x | {extra / max(med['joblib'][1], 1):.2f}x |"
+            f"| {engine} | {m['wall']:.3f} | {m['wall'] / med['joblib']['wall']:.2f}x "
+            f"| {spread[engine]:.0%} | {m['extra'] / 1e6:.0f} | {m['extra'] / array:.2f}x "
+            f"| {m['with_files'] / 1e6:.0f} | {m['with_files'] / array:.2f}x |"
         )
     return "\n".join(lines)
 
@@ -142,27 +206,30 @@ def table(title: str, runs: dict[str, list[Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--sample", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mb", type=int, default=200, help="array size in MiB (default 200)")
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--big", action="store_true", help="also a 2 GiB array")
     parser.add_argument("--big-reps", type=int, default=1, help="runs per engine with --big")
+    parser.add_argument(
+        "--cold-pages",
+        action="store_true",
+        help="skip the write that makes the hypervisor back the temp file's pages first",
+    )
     args = parser.parse_args()
+    setup = Setup(args.mb, args.tasks, args.n_jobs, warm_pages=not args.cold_pages)
     if args.child:
-        print(json.dumps(child(args.child, args.mb, args.tasks, args.n_jobs)))
+        print(json.dumps(child(args.child, setup, args.sample)))
         return
-    info = f"n_jobs={args.n_jobs}, {args.tasks} tasks, {os.cpu_count()} CPUs"
-    runs = measure(args.mb, args.tasks, args.n_jobs, args.reps)
-    print(table(f"{args.mb} MiB float64 array, {info}", runs))
+    pages = "cold pages" if args.cold_pages else "pages prefaulted"
+    info = f"n_jobs={args.n_jobs}, {args.tasks} tasks, {os.cpu_count()} CPUs, {pages}"
+    print(table(f"{args.mb} MiB float64 array, {info}", measure(setup, args.reps)))
     if args.big:
+        big = Setup(2048, args.tasks, args.n_jobs, setup.warm_pages)
         print()
-        print(
-            table(
-                f"2 GiB float64 array, {info}",
-                measure(2048, args.tasks, args.n_jobs, args.big_reps),
-            )
-        )
+        print(table(f"2 GiB float64 array, {info}", measure(big, args.big_reps)))
 
 
 if __name__ == "__main__":

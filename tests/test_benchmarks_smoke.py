@@ -72,3 +72,28 @@ def test_sampler_growth_is_peak_in_window_minus_last_sample_before(harness: Modu
         "system_growth": 400,
         "extra_growth": 235,
     }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_memmap_prints_both_tables() -> None:
+    """``bench_memmap.py`` runs pardo and joblib (timed and sampled runs) at a small size."""
+    script = RUN.parent / "bench_memmap.py"
+    argv = [sys.executable, str(script), "--reps", "1", "--mb", "8", "--tasks", "4"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "8 MiB float64 array" in proc.stdout
+    assert "| pardo |" in proc.stdout and "| joblib |" in proc.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux smaps_rollup")
+def test_rollup_reads_this_process_in_bytes(harness: ModuleType) -> None:
+    """The sampler's reading of /proc/PID/smaps_rollup: bytes, PSS within RSS, gone -> None."""
+    import os
+
+    rollup = harness._rollup(os.getpid())
+    assert rollup is not None
+    assert 0 < rollup["Pss"] <= rollup["Rss"]
+    assert rollup["Rss"] % 1024 == 0
+    assert 0 <= rollup.get("Pss_Shmem", 0) <= rollup["Pss"]
+    assert harness._rollup(2**22 + 12345) is None

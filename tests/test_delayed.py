@@ -6,7 +6,9 @@ so the triple itself (not a wrapper object) is the contract.
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 import pickle
 from typing import Any
 
@@ -41,6 +43,20 @@ def test_delayed_keeps_the_function_name() -> None:
     wrapped = delayed(add)
     assert wrapped.__name__ == "add"
     assert wrapped.__wrapped__ is add
+
+
+def test_delayed_reads_as_the_function_for_help_and_inspect() -> None:
+    wrapped = delayed(add)
+    assert wrapped.__doc__ == add.__doc__
+    assert wrapped.__qualname__ == add.__qualname__
+    assert inspect.signature(wrapped) == inspect.signature(add)
+
+
+def test_delayed_wrapper_survives_pickle_and_copy() -> None:
+    wrapped = delayed(add)
+    for clone in (pickle.loads(pickle.dumps(wrapped)), copy.copy(wrapped), copy.deepcopy(wrapped)):
+        assert clone.__wrapped__ is add
+        assert clone(1, b=2) == (add, (1,), {"b": 2})
 
 
 def test_delayed_accepts_callables_without_a_name() -> None:

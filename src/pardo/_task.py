@@ -26,6 +26,22 @@ R = TypeVar("R")
 Task = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 
+class _FromWrapped:
+    """Class attribute that reads as f's on a ``delayed(f)`` object and as the class's own on it.
+
+    ``__doc__`` lives in every class's dict, so ``__getattr__`` never sees it. (``__module__``
+    cannot be forwarded this way: pickle reads the class's own straight from its dict.)
+    """
+
+    def __init__(self, name: str, on_class: Any) -> None:
+        self.name, self.on_class = name, on_class
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self.on_class
+        return getattr(obj.__wrapped__, self.name, None)
+
+
 class _Delayed:
     """``delayed(f)``: calling it returns the task ``(f, args, kwargs)``.
 
@@ -43,10 +59,18 @@ class _Delayed:
         return self.__wrapped__, args, kwargs
 
     def __getattr__(self, name: str) -> Any:
+        if name == "__wrapped__":  # not set yet (copy, unpickling): no recursion through here
+            raise AttributeError(name)
         return getattr(self.__wrapped__, name)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return _Delayed, (self.__wrapped__,)
 
     def __repr__(self) -> str:
         return f"delayed({self.__wrapped__!r})"
+
+
+_Delayed.__doc__ = _FromWrapped("__doc__", _Delayed.__doc__)  # type: ignore[assignment]
 
 
 def delayed(function: Callable[..., R]) -> Callable[..., Task]:
