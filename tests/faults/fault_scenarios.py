@@ -176,6 +176,30 @@ def innocents_restarted(backend: str, workdir: str) -> dict[str, Any]:
     return out
 
 
+@scenario
+def death_beside_another_call(backend: str, workdir: str) -> dict[str, Any]:
+    """A worker dies in one call while another thread's call runs on the same (shared) pool.
+
+    The death is the dying call's to report; the other call must still return all its results
+    (its batches were innocent: re-run on the rebuilt pool).
+    """
+    beside: dict[str, Any] = {}
+
+    def other_call() -> None:
+        tasks = [delayed(count_runs)(i, workdir) for i in range(8)]
+        beside.update(run_call(lambda: Parallel(n_jobs=2, backend=backend, batch_size=1)(tasks)))
+
+    thread = threading.Thread(target=other_call)
+    thread.start()
+    while not glob.glob(os.path.join(workdir, "ran-*")):  # the other call is running
+        time.sleep(0.01)
+    tasks = [delayed(crash)(i, workdir, "exit", 0) for i in range(2)]
+    out = run_call(lambda: Parallel(n_jobs=2, backend=backend)(tasks))
+    thread.join()
+    out["beside"] = beside
+    return out
+
+
 def timeout_scenario(on_timeout: str) -> Scenario:
     def run(backend: str, workdir: str) -> dict[str, Any]:
         tasks = (delayed(sleepy)(i, workdir, 60) for i in range(6))

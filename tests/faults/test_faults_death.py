@@ -64,3 +64,14 @@ def test_innocent_batches_restart_without_using_a_retry(
     out = scenario("innocents_restarted", process_backend)
     assert out["error"] is None, out
     assert out["results"] == [0, 1, 2, 3]
+
+
+def test_a_death_does_not_break_a_call_running_beside_it(
+    scenario: Runner, process_backend: str
+) -> None:
+    """loky's pool is shared by every call of the process: the other call must not fail."""
+    out = scenario("death_beside_another_call", process_backend)
+    assert out["error"] == "WorkerDiedError"
+    assert "task 0: crash(0, " in out["message"]
+    assert out["beside"]["error"] is None, out["beside"]
+    assert out["beside"]["results"] == list(range(8))
