@@ -227,12 +227,24 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
         (length,) = _LENGTH.unpack(_read_exact(body, _LENGTH.size, name))
         pickled = _read_exact(body, length, name)
         reader = _ArrayReader(body, path, mode, _HEADER.size + _LENGTH.size + length, name)
-        unpickler = pickle.Unpickler(io.BytesIO(pickled))
-        unpickler.persistent_load = reader.load  # type: ignore[method-assign]
-        return unpickler.load()
+        return _ArrayUnpickler(io.BytesIO(pickled), reader).load()
     finally:
         if codec:
             body.close()
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Resolves ``_ArrayPickler``'s persistent ids through an ``_ArrayReader``.
+
+    A subclass method: Python 3.13 made ``persistent_load`` read-only on Unpickler instances.
+    """
+
+    def __init__(self, file: io.BytesIO, reader: _ArrayReader) -> None:
+        super().__init__(file)
+        self._reader = reader
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._reader.load(pid)
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:
