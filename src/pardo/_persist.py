@@ -226,25 +226,11 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     try:
         (length,) = _LENGTH.unpack(_read_exact(body, _LENGTH.size, name))
         pickled = _read_exact(body, length, name)
-        reader = _ArrayReader(body, path, mode, _HEADER.size + _LENGTH.size + length, name)
-        return _ArrayUnpickler(io.BytesIO(pickled), reader).load()
+        position = _HEADER.size + _LENGTH.size + length
+        return _ArrayReader(pickled, body, path, mode, position, name).load()
     finally:
         if codec:
             body.close()
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Resolves ``_ArrayPickler``'s persistent ids through an ``_ArrayReader``.
-
-    A subclass method: Python 3.13 made ``persistent_load`` read-only on Unpickler instances.
-    """
-
-    def __init__(self, file: io.BytesIO, reader: _ArrayReader) -> None:
-        super().__init__(file)
-        self._reader = reader
-
-    def persistent_load(self, pid: Any) -> Any:
-        return self._reader.load(pid)
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:
@@ -255,10 +241,14 @@ def _read_exact(body: _Source, count: int, name: str) -> bytes:
     return data
 
 
-class _ArrayReader:
-    """``persistent_load`` for ``_ArrayPickler``'s ids: memmaps of the file, or arrays read in."""
+class _ArrayReader(pickle.Unpickler):
+    """Unpickles ``pickled``; array ids become memmaps or arrays read from ``body`` (a subclass:
+    Python 3.13 made ``persistent_load`` read-only on instances)."""
 
-    def __init__(self, body: _Source, path: str | None, mode: str | None, pos: int, name: str):
+    def __init__(
+        self, pickled: bytes, body: _Source, path: str | None, mode: str | None, pos: int, name: str
+    ):
+        super().__init__(io.BytesIO(pickled))
         self._body = body
         self._path = path
         self._mode = mode
@@ -267,7 +257,7 @@ class _ArrayReader:
         self._name = name
         self._loaded: dict[int, Any] = {}
 
-    def load(self, pid: Any) -> Any:
+    def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == _PID_TAG):
             msg = f"{self._name} holds an unknown persistent reference {pid!r}"
             raise pickle.UnpicklingError(msg)
