@@ -158,7 +158,9 @@ class parallel_config:
             )
             raise ValueError(msg)
         if backend is not None and not isinstance(backend, str) and backend_params:
-            msg = f"backend parameters {sorted(backend_params)} need a backend name, got {backend!r}"
+            msg = (
+                f"backend parameters {sorted(backend_params)} need a backend name, got {backend!r}"
+            )
             raise ValueError(msg)
         if backend is not None:
             from pardo.backends import check_backend_name

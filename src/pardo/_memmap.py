@@ -43,8 +43,6 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 Reduced = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-
-
 def write_order(array: Any) -> str:
     """The order ``write_array`` stores ``array`` in: F for Fortran-only arrays, else C."""
     fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous

@@ -200,7 +200,9 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
     explicit = options.given.get("backend")
     if explicit is not None:
         params = options.backend_kwargs
-        backend = make_backend(explicit, params, level) if isinstance(explicit, str) else explicit
+        backend = (
+            explicit if isinstance(explicit, Backend) else make_backend(explicit, params, level)
+        )
     elif config.get("backend") is not None:
         params = {**config.get("backend_params", {}), **options.backend_kwargs}
         backend = make_backend(config["backend"], params, level)

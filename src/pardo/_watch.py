@@ -73,13 +73,24 @@ def start_worker(
     """Worker side, once at start: watch process ``parent``, then run the user's ``initializer``.
 
     ``parent`` is the pid the pool was created in, not ``os.getppid()`` read here: a worker that
-    starts up slowly may find itself already reparented.
+    starts up slowly may find itself already reparented, and under the forkserver start method
+    its parent is the fork server, which outlives ``parent`` as long as any worker does.
     """
 
     def watch() -> None:
-        # Reparented (to init or a subreaper) means the parent is gone.
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK_SECONDS)
+        if os.getppid() == parent:
+            # Reparented (to init or a subreaper) means the parent is gone.
+            while os.getppid() == parent:
+                time.sleep(PARENT_CHECK_SECONDS)
+        else:
+            import psutil
+
+            try:
+                process = psutil.Process(parent)
+                while process.is_running():  # compares start times: a reused pid is not it
+                    time.sleep(PARENT_CHECK_SECONDS)
+            except psutil.Error:
+                pass
         os._exit(ORPHANED_EXIT)
 
     threading.Thread(target=watch, name="pardo-parent-watch", daemon=True).start()

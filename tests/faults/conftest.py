@@ -141,6 +141,7 @@ def no_leaks() -> Iterator[None]:
         ]
 
     assert _wait(no_new_threads, 5), f"threads left running: {threading.enumerate()}"
+
     def strays() -> list[psutil.Process]:
         return [
             c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -78,7 +79,33 @@ def test_workers_do_not_outlive_a_killed_parent(
     os.kill(proc.pid, signal.SIGKILL if when == "interrupt_list" else signal.SIGTERM)
     proc.wait()
     assert _gone_within(workers, 5 + PARENT_CHECK_SECONDS)
-    # What the dead parent left, the next pardo call of this user removes (make_folder sweeps).
+    _sweep_what_it_left(proc.pid)
+
+
+def _sweep_what_it_left(pid: int) -> None:
+    """What a dead parent left, the next pardo call of this user removes (make_folder sweeps)."""
     for root in {tempfile.gettempdir(), "/dev/shm"}:
         _tempdir.sweep_stale(root, _tempdir._pid_namespace())
-    assert not glob.glob(f"/dev/shm/pardo-{proc.pid}-*")
+    assert not glob.glob(f"/dev/shm/pardo-{pid}-*")
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="no forkserver here"
+)
+def test_fork_served_workers_do_not_outlive_a_killed_parent(
+    spawn: Callable[[str, str], subprocess.Popen[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.14's default start method: a worker's parent is the fork server, not the caller."""
+    monkeypatch.setenv("JOBLIB_START_METHOD", "forkserver")
+    proc = spawn("interrupt_list", "multiprocessing")
+    while not list(tmp_path.glob("started-*")):
+        time.sleep(0.02)
+    workers = [int(p.name.rsplit("-", 1)[1]) for p in tmp_path.glob("pid-*")]
+    server = {w.ppid() for w in map(psutil.Process, workers)} - {proc.pid}
+    assert len(server) == 1, "the workers' parent is the fork server"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _gone_within([*workers, *server], 5 + PARENT_CHECK_SECONDS)
+    _sweep_what_it_left(proc.pid)

@@ -55,9 +55,20 @@ def available_backends() -> list[str]:
 
 
 def check_backend_name(name: object) -> None:
-    """Raise ``ValueError`` listing the known names when ``name`` is a string none of them."""
+    """Raise ``ValueError`` unless ``name`` is None, a known name, a ``Backend`` or a
+    multiprocessing context (the error lists the known names)."""
     if isinstance(name, str) and name not in available_backends():
         msg = f"Invalid backend: {name!r}, expected one of {available_backends()!r}"
+        raise ValueError(msg)
+    if name is None or isinstance(name, (str, Backend)):
+        return
+    from multiprocessing.context import BaseContext
+
+    if not isinstance(name, BaseContext):
+        msg = (
+            f"backend must be one of {available_backends()!r}, a pardo Backend instance or a "
+            f"multiprocessing context, got {name!r}"
+        )
         raise ValueError(msg)
 
 
@@ -74,15 +85,19 @@ def _factory(name: str) -> Callable[..., Backend]:
 
 
 def make_backend(
-    backend: str | Backend, params: Mapping[str, Any] | None = None, nesting_level: int = 0
+    backend: Any, params: Mapping[str, Any] | None = None, nesting_level: int = 0
 ) -> Backend:
-    """A backend instance from a name (with its parameters) or an instance given as is."""
+    """A backend instance from a name (with its parameters), a multiprocessing context, or an
+    instance given as is."""
     if isinstance(backend, Backend):
         if params:
             msg = f"backend parameters {sorted(params)} need a backend name, not an instance"
             raise ValueError(msg)
         return backend
     if not isinstance(backend, str):
-        msg = f"backend must be a name or a pardo Backend instance, got {backend!r}"
-        raise ValueError(msg)
+        check_backend_name(backend)
+        # As in joblib: a context (multiprocessing.get_context("spawn")) picks the
+        # multiprocessing backend with that start method.
+        params = {**(params or {}), "context": backend}
+        backend = "multiprocessing"
     return _factory(backend)(nesting_level=nesting_level, **dict(params or {}))

@@ -72,7 +72,9 @@ class LokyBackend(Backend):
         }
         self._executor = get_reusable_executor(**self._executor_args)
         if self._memmap is None:
-            self._memmap = MemmapContext(settings.temp_folder, settings.max_nbytes, settings.mmap_mode)
+            self._memmap = MemmapContext(
+                settings.temp_folder, settings.max_nbytes, settings.mmap_mode
+            )
         self.n_jobs = n
         return n
 

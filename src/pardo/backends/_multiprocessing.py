@@ -107,15 +107,19 @@ class MultiprocessingBackend(Backend):
         n = self.effective_n_jobs(n_jobs)
         if self._pool is None or n != self.n_jobs:
             self._close_pool(kill=False)
-            context = self.params.get("context") or multiprocessing.get_context()
-            if isinstance(context, str):
+            # joblib's variable for the start method, so that a setting made for it still holds.
+            method = os.environ.get("JOBLIB_START_METHOD", "").strip() or None
+            context = self.params.get("context") or method
+            if context is None or isinstance(context, str):
                 context = multiprocessing.get_context(context)
             threads = settings.inner_max_num_threads or max(cpu_count() // n, 1)
             init_args = (os.getpid(), env_thread_caps(threads), self.initializer, self.initargs)
             self._pool_args = (context, n, init_args)
             self._open_pool()
         if self._memmap is None:
-            self._memmap = MemmapContext(settings.temp_folder, settings.max_nbytes, settings.mmap_mode)
+            self._memmap = MemmapContext(
+                settings.temp_folder, settings.max_nbytes, settings.mmap_mode
+            )
         self.n_jobs = n
         return n
 
