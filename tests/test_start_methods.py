@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 
 import joblib
 import numpy as np
 import pytest
 
-from pardo import Parallel, delayed, parallel_config
+from pardo import Parallel, TaskPicklingError, delayed, parallel_config
 
 pytestmark = pytest.mark.slow  # each test starts a pool of spawned or fork-served workers
 
@@ -25,6 +26,10 @@ METHODS = [m for m in ("spawn", "forkserver") if m in multiprocessing.get_all_st
 def start_method(_: int) -> str | None:
     """The start method this worker was made with (set in spawned and fork-served workers)."""
     return multiprocessing.get_start_method(allow_none=True)
+
+
+def env_value(name: str) -> str | None:
+    return os.environ.get(name)
 
 
 def mark_initialized() -> None:
@@ -77,3 +82,23 @@ def test_a_backend_of_the_wrong_type_is_a_clear_error_at_once(where: str) -> Non
             Parallel(n_jobs=2, backend=42)  # type: ignore[arg-type]
         else:
             parallel_config(backend=42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["fork", *METHODS])
+def test_a_lambda_initializer_works_under_every_start_method(method: str) -> None:
+    marker = "PARDO_TEST_LAMBDA"
+    parallel = Parallel(
+        n_jobs=2,
+        backend="multiprocessing",
+        context=method,
+        initializer=lambda value: os.environ.__setitem__(marker, value),
+        initargs=("set",),
+    )
+    assert parallel(delayed(env_value)(marker) for _ in range(4)) == ["set"] * 4
+
+
+def test_an_unpicklable_initializer_is_a_clear_error() -> None:
+    lock = threading.Lock()
+    parallel = Parallel(n_jobs=2, backend="multiprocessing", initializer=print, initargs=(lock,))
+    with pytest.raises(TaskPicklingError, match="initializer or initargs cannot be sent"):
+        parallel(delayed(abs)(i) for i in range(2))

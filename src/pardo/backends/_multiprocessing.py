@@ -19,7 +19,10 @@ from concurrent.futures import Future
 from multiprocessing.pool import TERMINATE
 from typing import Any, ClassVar
 
+import cloudpickle
+
 from pardo._config import cpu_count, env_thread_caps
+from pardo._errors import TaskPicklingError
 from pardo._memmap import MemmapContext
 from pardo._watch import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
@@ -34,9 +37,10 @@ KILL_WAIT_SECONDS = 5.0
 TASK_HANDLER_WAIT_SECONDS = 0.5
 
 
-def _init_worker(
-    parent: int, env: dict[str, str], initializer: Callable[..., Any] | None, args: Any
-) -> None:
+def _init_worker(parent: int, env: dict[str, str], user: bytes | None) -> None:
+    # ``user`` is the user's (initializer, initargs), cloudpickled: a spawned or fork-served
+    # worker gets Pool's initargs through plain pickle, which refuses lambdas and closures.
+    initializer, args = cloudpickle.loads(user) if user is not None else (None, ())
     # A forked worker inherits the parent's handlers; the one pardo installs for SIGTERM during
     # a call (pardo._interrupt) must not turn Pool.terminate() into a traceback in the worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -113,7 +117,14 @@ class MultiprocessingBackend(Backend):
             if context is None or isinstance(context, str):
                 context = multiprocessing.get_context(context)
             threads = settings.inner_max_num_threads or max(cpu_count() // n, 1)
-            init_args = (os.getpid(), env_thread_caps(threads), self.initializer, self.initargs)
+            user = None
+            if self.initializer is not None:
+                try:
+                    user = cloudpickle.dumps((self.initializer, self.initargs))
+                except Exception as exc:
+                    msg = f"initializer or initargs cannot be sent to worker processes: {exc}"
+                    raise TaskPicklingError(msg) from exc
+            init_args = (os.getpid(), env_thread_caps(threads), user)
             self._pool_args = (context, n, init_args)
             self._open_pool()
         if self._memmap is None:
