@@ -131,6 +131,14 @@ def test_fake_clock_start_finish() -> None:
     assert sizes == [1, 2, 4, 8, 16, 32]
 
 
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_lookahead_holds_enough_for_the_tail_rule(size: int) -> None:
+    auto = AutoBatcher()
+    auto.size = size
+    assert auto.lookahead(4) == 2 * 4 * size + 1  # > 2 * n_jobs batches: the end is seen in time
+    assert FixedBatcher(size).lookahead(4) == 4 * size
+
+
 def test_fixed_batcher_never_changes() -> None:
     batcher = FixedBatcher(7)
     batcher.finish(batcher.start(), 7)
@@ -195,12 +203,15 @@ def test_int_batch_size_is_used_exactly() -> None:
     assert sorted(backend.batches) == [(0, 5), (5, 5), (10, 5), (15, 5), (20, 3)]
 
 
-def test_auto_batches_split_the_tail_of_a_sized_input() -> None:
+@pytest.mark.parametrize("kind", ["list", "generator"])
+def test_auto_batches_split_the_tail(kind: str) -> None:
+    """Also for a generator, whose length pardo learns only when it runs out: the look-ahead
+    must find the end before a batch too big for the tail is taken."""
     backend = RecordingThreads()
     total, n_jobs = 3000, 2
     # Tasks of ~0.1 ms: the rest is worth balancing (over MIN_TAIL_SECONDS) until near the end.
-    tasks = [delayed(time.sleep)(0.0001) for _ in range(total)]
-    Parallel(n_jobs=n_jobs, backend=backend)(tasks)
+    tasks = (delayed(time.sleep)(0.0001) for _ in range(total))
+    Parallel(n_jobs=n_jobs, backend=backend)(list(tasks) if kind == "list" else tasks)
     starts = [start for start, _ in sorted(backend.batches)]
     assert starts[0] == 0
     for start, size in backend.batches:
@@ -209,6 +220,26 @@ def test_auto_batches_split_the_tail_of_a_sized_input() -> None:
         if total - start >= 400:
             assert size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
     assert len(backend.batches) > 8
+
+
+class RecordingSlowTarget(RecordingThreads):
+    batch_target = 0.5  # the process backends' target: batches grow to dozens of 5 ms tasks
+
+
+@pytest.mark.slow
+def test_a_generator_tail_is_balanced_with_process_sized_batches() -> None:
+    """100 generator tasks of 5 ms: no batch may exceed a 1/(2 * n_jobs) share of what is left.
+
+    Reading only n_jobs batches ahead, pardo took two 32-task batches before it knew the input
+    had ended, and one worker idled for the last ~30% of the call.
+    """
+    backend = RecordingSlowTarget()
+    total, n_jobs = 100, 2
+    Parallel(n_jobs=n_jobs, backend=backend)(delayed(time.sleep)(0.005) for _ in range(total))
+    assert sum(size for _, size in backend.batches) == total
+    for start, size in backend.batches:
+        if total - start >= 8:  # 40 ms of work; under MIN_TAIL_SECONDS it may go in one batch
+            assert size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
 
 
 def test_a_tail_of_little_work_goes_in_one_batch() -> None:

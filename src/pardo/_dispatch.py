@@ -177,10 +177,11 @@ class Dispatch:
 
     def _take(self) -> list[Task]:
         size = self._batcher.size
-        if len(self._buffer) < size and not self._exhausted:
-            wanted = size * self._n_jobs
-            fresh = _pull(self._tasks, wanted - len(self._buffer))
-            self._exhausted = len(self._buffer) + len(fresh) < wanted
+        ahead = self._batcher.lookahead(self._n_jobs)
+        if len(self._buffer) < ahead and not self._exhausted:
+            wanted = ahead - len(self._buffer)
+            fresh = _pull(self._tasks, wanted)
+            self._exhausted = len(fresh) < wanted
             self._buffer.extend(fresh)
         if self._auto:
             remaining = len(self._buffer) if self._exhausted else None
