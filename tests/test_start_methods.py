@@ -81,7 +81,7 @@ def test_a_backend_of_the_wrong_type_is_a_clear_error_at_once(where: str) -> Non
         if where == "Parallel":
             Parallel(n_jobs=2, backend=42)  # type: ignore[arg-type]
         else:
-            parallel_config(backend=42)  # type: ignore[arg-type]
+            parallel_config(backend=42)
 
 
 @pytest.mark.parametrize("method", ["fork", *METHODS])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pardo import _config
 from pardo._batching import AutoBatcher, FixedBatcher
@@ -17,6 +17,9 @@ from pardo._options import Default, Options, resolve_backend
 from pardo._progress import CallReporter
 from pardo._task import Batch, Task
 from pardo.backends import Backend
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 __all__ = ["Parallel", "ParallelResults"]
 
@@ -29,7 +32,8 @@ class Parallel:
     Args:
         n_jobs: workers; None = from ``parallel_config``, else 1; -1 = all CPUs, -2 = all but one.
         backend: "loky" (default), "multiprocessing", "threading", "sequential", "dask", a name
-            given to ``register_parallel_backend``, or a ``Backend`` instance.
+            given to ``register_parallel_backend``, a ``Backend`` instance, or a multiprocessing
+            context (the multiprocessing backend with that start method).
         return_as: "list", "generator" (input order, lazy) or "generator_unordered".
         verbose: 0 silent; higher prints joblib-format progress lines (>= 50 to stdout).
         timeout: seconds to wait for the next result before raising ``TimeoutError``.
@@ -55,7 +59,7 @@ class Parallel:
     def __init__(
         self,
         n_jobs: int | None = Default(None),  # type: ignore[assignment]
-        backend: str | Backend | None = Default(None),  # type: ignore[assignment]
+        backend: str | Backend | BaseContext | None = Default(None),  # type: ignore[assignment]
         return_as: str = "list",
         verbose: int = Default(0),  # type: ignore[assignment]
         timeout: float | None = None,
