@@ -144,7 +144,7 @@ SIGNALLED = {
 
 def _folders(pid: int) -> list[str]:
     roots = {tempfile.gettempdir(), "/dev/shm"}
-    names = (f"joblib_memmapping_folder_{pid}_*", f"pardo-{pid}-*", f"sem.*{pid}*")
+    names = (f"joblib_memmapping_folder_{pid}_*", f"pardo-{pid}-*", f"sem.*-{pid}-*")
     return sorted(f for r in roots for n in names for f in glob.glob(os.path.join(r, n)))
 
 

@@ -110,7 +110,8 @@ def _check_leftovers(outcome: dict[str, Any], child: int) -> None:
     assert left["now"]["threads"] <= left["baseline"]["threads"], f"threads leaked: {left}"
     workers = outcome["worker_pids"]
     assert _wait(lambda: not any(_alive(p) for p in workers), 10), "a worker outlived its parent"
-    semaphores = glob.glob(f"/dev/shm/sem.*{child}*")
+    # loky names them sem.loky-PID-RANDOM: match the whole pid, not digits inside another one
+    semaphores = glob.glob(f"/dev/shm/sem.*-{child}-*")
     assert not semaphores, f"named semaphores left: {semaphores}"
     assert not _folders({child}), "the scenario's temp folders outlived it"
 

@@ -334,7 +334,7 @@ def soak(backend: str, workdir: str) -> dict[str, Any]:
 
 
 def my_semaphores() -> list[str]:
-    return sorted(glob.glob(f"/dev/shm/sem.*{os.getpid()}*"))
+    return sorted(glob.glob(f"/dev/shm/sem.*-{os.getpid()}-*"))  # sem.loky-PID-RANDOM
 
 
 # -- bookkeeping ----------------------------------------------------------------------------------
