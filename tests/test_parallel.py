@@ -446,7 +446,7 @@ def broken_input(n_good: int) -> Iterator[Any]:
     raise IndexError("the input broke")
 
 
-@pytest.mark.parametrize("n_good", [0, 1, 7])
+@pytest.mark.parametrize("n_good", [0, 1, 2, 7])
 def test_input_iterator_exception_propagates(backend: str, n_good: int) -> None:
     with pytest.raises(IndexError, match="the input broke"):
         Parallel(n_jobs=2, backend=backend)(broken_input(n_good))
