@@ -11,10 +11,11 @@ import glob
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
+from _polling import wait_until
 
 BACKENDS = ("sequential", "threading", "loky", "multiprocessing")
 PROCESS_BACKENDS = ("loky", "multiprocessing")
@@ -78,17 +79,9 @@ def leftover_children(before: frozenset[int] = frozenset()) -> list[psutil.Proce
     return out
 
 
-def _wait_for(condition: object, seconds: float = 5.0) -> bool:
-    """Poll ``condition()`` until true or ``seconds`` pass (workers take a moment to exit)."""
-    import time
-
-    deadline = time.monotonic() + seconds
-    while True:
-        if condition():  # type: ignore[operator]
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
+def _wait_for(condition: Callable[[], object], seconds: float = 5.0) -> bool:
+    """Workers take a moment to exit: give them ``seconds``."""
+    return wait_until(condition, seconds)
 
 
 @pytest.fixture(autouse=True)

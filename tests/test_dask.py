@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _polling import wait_until
 from conftest import KEPT_PIDS
 
 from pardo import (
@@ -40,12 +41,7 @@ distributed = pytest.importorskip("distributed")
 
 
 def _wait_for(condition: Any, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return wait_until(condition, seconds)
 
 
 def _register_workers(client: Any) -> None:

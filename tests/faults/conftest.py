@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 import pytest
+from _polling import wait_until
 
 HERE = Path(__file__).resolve().parent
 #: Hard limit for one scenario (a hang is a failure, never a stuck test run).
@@ -34,15 +35,6 @@ Runner = Callable[..., dict[str, Any]]
 
 #: Pids of the scenario interpreters this test session started (their folders are ours to check).
 _CHILDREN: set[int] = set()
-
-
-def _wait(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _alive(pid: int) -> bool:
@@ -70,7 +62,7 @@ def _start(name: str, backend: str, workdir: Path) -> subprocess.Popen[str]:
 def _signal_when_started(proc: subprocess.Popen[str], workdir: Path, sig: int) -> float:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    assert _wait(lambda: bool(list(workdir.glob("started-*"))), 30), "tasks never started"
+    assert wait_until(lambda: bool(list(workdir.glob("started-*"))), 30), "tasks never started"
     sent = time.time()
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # what Ctrl-C in a terminal does: the whole foreground group
@@ -109,7 +101,9 @@ def _check_leftovers(outcome: dict[str, Any], child: int) -> None:
     assert left["now"]["fds"] <= left["baseline"]["fds"], f"fds leaked: {left}"
     assert left["now"]["threads"] <= left["baseline"]["threads"], f"threads leaked: {left}"
     workers = outcome["worker_pids"]
-    assert _wait(lambda: not any(_alive(p) for p in workers), 10), "a worker outlived its parent"
+    assert wait_until(lambda: not any(_alive(p) for p in workers), 10), (
+        "a worker outlived its parent"
+    )
     # loky names them sem.loky-PID-RANDOM: match the whole pid, not digits inside another one
     semaphores = glob.glob(f"/dev/shm/sem.*-{child}-*")
     assert not semaphores, f"named semaphores left: {semaphores}"
@@ -141,7 +135,7 @@ def no_leaks() -> Iterator[None]:
             t for t in threading.enumerate() if t.ident not in threads_before and not t.daemon
         ]
 
-    assert _wait(no_new_threads, 5), f"threads left running: {threading.enumerate()}"
+    assert wait_until(no_new_threads, 5), f"threads left running: {threading.enumerate()}"
 
     def strays() -> list[psutil.Process]:
         return [
@@ -150,7 +144,7 @@ def no_leaks() -> Iterator[None]:
             if c.pid not in children_before and _alive(c.pid) and not _kept_pool(c)
         ]
 
-    assert _wait(lambda: not strays(), 5), f"processes left: {strays()}"
+    assert wait_until(lambda: not strays(), 5), f"processes left: {strays()}"
 
 
 def _kept_pool(proc: psutil.Process) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
+from _polling import wait_until
 
 from pardo import _tempdir
 from pardo._watch import PARENT_CHECK_SECONDS
@@ -46,12 +47,7 @@ def _alive(pid: int) -> bool:
 
 
 def _gone_within(pids: list[int], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return wait_until(lambda: not any(_alive(p) for p in pids), seconds, interval=0.05)
 
 
 @pytest.mark.parametrize("when", ["interrupt_list", "idle"], ids=["during-a-call", "between-calls"])
