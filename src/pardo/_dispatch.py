@@ -188,7 +188,8 @@ class Dispatch:
             if self._total is not None:
                 remaining = self._total - self._n_taken
             size = tail_size(size, remaining, self._n_jobs, self._batcher.per_task)
-        tasks, self._buffer = self._buffer[:size], self._buffer[size:]
+        tasks = self._buffer[:size]
+        del self._buffer[:size]  # shifts the rest in place: no copy of the look-ahead per batch
         return tasks
 
     # -- collecting -------------------------------------------------------------------------
