@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 import pytest
-from _polling import wait_until
+from _polling import alive, wait_until
 
 HERE = Path(__file__).resolve().parent
 #: Hard limit for one scenario (a hang is a failure, never a stuck test run).
@@ -35,13 +35,6 @@ Runner = Callable[..., dict[str, Any]]
 
 #: Pids of the scenario interpreters this test session started (their folders are ours to check).
 _CHILDREN: set[int] = set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
 
 
 def _start(name: str, backend: str, workdir: Path) -> subprocess.Popen[str]:
@@ -101,7 +94,7 @@ def _check_leftovers(outcome: dict[str, Any], child: int) -> None:
     assert left["now"]["fds"] <= left["baseline"]["fds"], f"fds leaked: {left}"
     assert left["now"]["threads"] <= left["baseline"]["threads"], f"threads leaked: {left}"
     workers = outcome["worker_pids"]
-    assert wait_until(lambda: not any(_alive(p) for p in workers), 10), (
+    assert wait_until(lambda: not any(alive(p) for p in workers), 10), (
         "a worker outlived its parent"
     )
     # loky names them sem.loky-PID-RANDOM: match the whole pid, not digits inside another one
@@ -141,7 +134,7 @@ def no_leaks() -> Iterator[None]:
         return [
             c
             for c in psutil.Process().children(recursive=True)
-            if c.pid not in children_before and _alive(c.pid) and not _kept_pool(c)
+            if c.pid not in children_before and alive(c.pid) and not _kept_pool(c)
         ]
 
     assert wait_until(lambda: not strays(), 5), f"processes left: {strays()}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
-from _polling import wait_until
+from _polling import gone_within
 
 from pardo import _tempdir
 from pardo._watch import PARENT_CHECK_SECONDS
@@ -37,17 +37,6 @@ def test_signal_stops_the_call_and_everything_it_started(
     assert out["error"] == "KeyboardInterrupt"
     assert out["latency"] < MAX_LATENCY
     # the harness checked the rest: workers gone, folders removed, fds back, next call works
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def _gone_within(pids: list[int], seconds: float) -> bool:
-    return wait_until(lambda: not any(_alive(p) for p in pids), seconds, interval=0.05)
 
 
 @pytest.mark.parametrize("when", ["interrupt_list", "idle"], ids=["during-a-call", "between-calls"])
@@ -74,7 +63,7 @@ def test_workers_do_not_outlive_a_killed_parent(
     # SIGKILL (the OOM killer) or SIGTERM between calls: the parent cleans nothing up.
     os.kill(proc.pid, signal.SIGKILL if when == "interrupt_list" else signal.SIGTERM)
     proc.wait()
-    assert _gone_within(workers, 5 + PARENT_CHECK_SECONDS)
+    assert gone_within(workers, 5 + PARENT_CHECK_SECONDS)
     _sweep_what_it_left(proc.pid)
 
 
@@ -103,5 +92,5 @@ def test_fork_served_workers_do_not_outlive_a_killed_parent(
     assert len(server) == 1, "the workers' parent is the fork server"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert _gone_within([*workers, *server], 5 + PARENT_CHECK_SECONDS)
+    assert gone_within([*workers, *server], 5 + PARENT_CHECK_SECONDS)
     _sweep_what_it_left(proc.pid)
