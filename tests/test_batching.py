@@ -1,4 +1,4 @@
-"""The auto batch-size policy (``pardo._batching``), driven by modelled durations and a fake clock.
+"""The auto batch-size policy (``pardo._engine._batching``), driven by modelled durations and a fake clock.
 
 The policy is pure, so most tests feed it durations from a model ``seconds = size * per_task`` and
 check the sizes it picks. The last tests check that ``Parallel`` really uses it, on the threading
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pardo import Parallel, delayed
-from pardo._batching import BAND, AutoBatcher, FixedBatcher, tail_size
+from pardo._engine._batching import BAND, AutoBatcher, FixedBatcher, tail_size
 from pardo.backends._threading import ThreadingBackend
 
 TARGET = 0.5
@@ -244,7 +244,7 @@ def test_a_generator_tail_is_balanced_with_process_sized_batches() -> None:
 
 def test_a_tail_of_little_work_goes_in_one_batch() -> None:
     """Under MIN_TAIL_SECONDS of work left, splitting would only add round trips."""
-    from pardo._batching import MIN_TAIL_SECONDS
+    from pardo._engine._batching import MIN_TAIL_SECONDS
 
     per_task = MIN_TAIL_SECONDS / 1000
     assert tail_size(1 << 20, 999, 2, per_task) == 999

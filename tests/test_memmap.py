@@ -25,8 +25,9 @@ from typing import Any
 import cloudpickle
 import pytest
 
-from pardo import Parallel, WorkerDiedError, _memmap, _tempdir, delayed
-from pardo._memmap import MemmapContext, TempFolderError, reduce_result_array
+from pardo import Parallel, WorkerDiedError, delayed
+from pardo._arrays import _memmap, _tempdir
+from pardo._arrays._memmap import MemmapContext, TempFolderError, reduce_result_array
 
 np = pytest.importorskip("numpy")
 
@@ -362,7 +363,7 @@ def test_sweep_reclaims_folders_of_dead_processes_only(tmp_path: Path) -> None:
 CRASHING_PARENT = """
 import os, sys
 import numpy as np
-from pardo._memmap import MemmapContext
+from pardo._arrays._memmap import MemmapContext
 context = MemmapContext(sys.argv[1], 1024, "r")
 context.reducer_override(np.ones(10_000))
 print(context.folders[0], flush=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pardo._persist import ALIGN, MAGIC, dump, load
+from pardo._arrays._persist import ALIGN, MAGIC, dump, load
 
 np = pytest.importorskip("numpy")
 

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-import pardo._bars as bars
+import pardo._report._bars as bars
 from pardo import Parallel, delayed, parallel_config
-from pardo._bars import LineBar, render_line
+from pardo._report._bars import LineBar, render_line
 
 RETURN_AS = ("list", "generator", "generator_unordered")
 

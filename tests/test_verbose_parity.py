@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pardo import Parallel, delayed
-from pardo._progress import VerboseReporter, report_points, short_time, should_report
+from pardo._report._progress import VerboseReporter, report_points, short_time, should_report
 
 joblib = pytest.importorskip("joblib")
 joblib_parallel = pytest.importorskip("joblib.parallel")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from pardo import Parallel, delayed
-from pardo._capture import OutputCapture, capture_spec
+from pardo._report._capture import OutputCapture, capture_spec
 from pardo._task import Batch
 
 log = logging.getLogger("pardo_tests.worker")

@@ -82,7 +82,7 @@ def capture(*, carry_vars: bool, run_propagators: bool) -> tuple[tuple[Any, Any]
 def _portable_vars() -> tuple[tuple[str, str, Any], ...]:
     found = []
     for var, value in contextvars.copy_context().items():
-        if var is _config._CONFIG:  # the nested configuration travels separately
+        if var is _config.CONFIG:  # the nested configuration travels separately
             continue
         home = _home(var)
         if home is not None and _pickles(value):

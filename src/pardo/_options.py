@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pardo._bars import check_progress
-from pardo._config import check_n_jobs, validate_settings
+from pardo._report._bars import check_progress
+from pardo._config import check_n_jobs
+from pardo._parallel_config import validate_settings
 from pardo._expr import eval_count
-from pardo._faults import FaultPolicy
+from pardo._engine._faults import FaultPolicy
 from pardo._memsize import parse_nbytes
 from pardo.backends import (
     Backend,
@@ -26,7 +27,7 @@ from pardo.backends import (
 )
 
 if TYPE_CHECKING:
-    from pardo._capture import OutputCapture
+    from pardo._report._capture import OutputCapture
 
 __all__ = ["Default", "Options", "resolve_backend"]
 
@@ -157,13 +158,13 @@ class Options:
         )
 
     def capture_output(self, backend: Backend) -> OutputCapture | None:
-        """How process workers record their tasks' logging and prints (see pardo._capture)."""
+        """How process workers record their tasks' logging and prints (see pardo._report._capture)."""
         # Recording swaps the worker's sys.stdout and root handlers, which is only safe where a
         # process runs one batch at a time. Threads print in the caller's process already, and a
         # dask worker runs batches on several threads (dask forwards output its own way).
         if backend.name not in ("loky", "multiprocessing"):
             return None
-        from pardo._capture import capture_spec
+        from pardo._report._capture import capture_spec
 
         return capture_spec()
 

@@ -1,6 +1,6 @@
 """``Parallel``: validate the arguments, resolve them against the config, open a backend, run.
 
-Everything that happens per task lives in ``pardo._dispatch``; this module only decides *what*
+Everything that happens per task lives in ``pardo._engine._dispatch``; this module only decides *what*
 runs *where*, and whether the caller gets a list or an iterator.
 """
 
@@ -11,10 +11,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pardo import _config
-from pardo._batching import AutoBatcher, FixedBatcher
-from pardo._dispatch import Dispatch
+from pardo._engine._batching import AutoBatcher, FixedBatcher
+from pardo._engine._dispatch import Dispatch
 from pardo._options import Default, Options, resolve_backend
-from pardo._progress import CallReporter
+from pardo._report._progress import CallReporter
 from pardo._task import Batch, Task
 from pardo.backends import Backend
 

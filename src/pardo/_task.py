@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from pardo import _config
 
 if TYPE_CHECKING:
-    from pardo._capture import OutputCapture
+    from pardo._report._capture import OutputCapture
 
 __all__ = ["Batch", "BatchResult", "Failure", "Task", "delayed"]
 
@@ -93,7 +93,7 @@ class Failure(NamedTuple):
 class BatchResult(NamedTuple):
     """What a batch sends back. ``results[i]`` is None where ``failures`` names offset ``i``.
 
-    ``output`` holds what the tasks logged and printed in a process worker (``pardo._capture``).
+    ``output`` holds what the tasks logged and printed in a process worker (``pardo._report._capture``).
     """
 
     results: list[Any]
@@ -185,7 +185,7 @@ class Batch:
         self.tasks, self.start, self.nested, self.keep_going, self.context, self.capture = state
 
     def __call__(self) -> BatchResult:
-        token = _config._CONFIG.set(self.nested)
+        token = _config.CONFIG.set(self.nested)
         restores = [restore(snapshot) for restore, snapshot in self.context]
         results: list[Any] = []
         output: tuple[Any, ...] = ()
@@ -200,7 +200,7 @@ class Batch:
             for undo in reversed(restores):
                 if callable(undo):
                     undo()
-            _config._CONFIG.reset(token)
+            _config.CONFIG.reset(token)
         return BatchResult(results, failures, time.perf_counter() - begin, os.getpid(), output)
 
     def _run(self, results: list[Any] | None = None) -> tuple[list[Any], list[Failure]]:

@@ -17,8 +17,8 @@ import psutil
 import pytest
 from _polling import gone_within
 
-from pardo import _tempdir
-from pardo._watch import PARENT_CHECK_SECONDS
+from pardo._arrays import _tempdir
+from pardo.backends._board import PARENT_CHECK_SECONDS
 
 Runner = Callable[..., dict[str, Any]]
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 from pardo import Parallel, TaskError, TaskTimeout, TaskTimeoutError, WorkerDiedError, delayed
-from pardo._faults import (
+from pardo._engine._faults import (
     FILL,
     INNOCENT,
     RAISE,
@@ -28,10 +28,10 @@ from pardo._faults import (
     losses,
     overdue,
 )
-from pardo._interrupt import TermGuard
-from pardo._recovery import MAX_UNBLAMED
+from pardo._engine._interrupt import TermGuard
+from pardo._engine._recovery import MAX_UNBLAMED
 from pardo._task import Batch
-from pardo._watch import Board, run_watched
+from pardo.backends._board import Board, run_watched
 from pardo.backends import Backend
 from pardo.backends._base import WorkerDeath
 from pardo.backends._process import decode_result, encode_batch

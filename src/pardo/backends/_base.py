@@ -68,7 +68,7 @@ class Backend(ABC):
     supports_task_timeout: ClassVar[bool] = False
     supports_return_generator: ClassVar[bool] = True
     supports_inner_max_num_threads: ClassVar[bool] = False
-    #: Seconds a batch should take; the auto batch size aims at it (see pardo._batching).
+    #: Seconds a batch should take; the auto batch size aims at it (see pardo._engine._batching).
     batch_target: ClassVar[float] = 0.5
 
     def __init__(

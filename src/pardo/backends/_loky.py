@@ -6,7 +6,7 @@ The pool outlives a call on purpose (starting workers costs ~0.3 s), but only fo
 When a worker dies, loky fails every pending Future and then kills the other workers. The
 first failure's callback runs before those kills, so the workers already dead at that moment
 are the ones that died on their own: ``check_workers`` reports exactly those, and the status
-board (``pardo._watch``) says which batch each of them held.
+board (``pardo.backends._board``) says which batch each of them held.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
 from pardo._config import cpu_count, env_thread_caps
-from pardo._memmap import MemmapContext
+from pardo._arrays._memmap import MemmapContext
 from pardo._task import Batch
-from pardo._watch import Board, kill_tree, run_watched, start_worker
+from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import chain_decoded, encode_batch
 

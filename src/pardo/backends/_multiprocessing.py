@@ -23,8 +23,8 @@ import cloudpickle
 
 from pardo._config import cpu_count, env_thread_caps
 from pardo._errors import TaskPicklingError
-from pardo._memmap import MemmapContext
-from pardo._watch import Board, kill_tree, run_watched, start_worker
+from pardo._arrays._memmap import MemmapContext
+from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
 from pardo.backends._process import decode_result, encode_batch
 
@@ -42,7 +42,7 @@ def _init_worker(parent: int, env: dict[str, str], user: bytes | None) -> None:
     # worker gets Pool's initargs through plain pickle, which refuses lambdas and closures.
     initializer, args = cloudpickle.loads(user) if user is not None else (None, ())
     # A forked worker inherits the parent's handlers; the one pardo installs for SIGTERM during
-    # a call (pardo._interrupt) must not turn Pool.terminate() into a traceback in the worker.
+    # a call (pardo._engine._interrupt) must not turn Pool.terminate() into a traceback in the worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(env)
     start_worker(parent, initializer, args)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pardo import _faults
-from pardo._faults import FaultPolicy
-from pardo._inflight import InFlight, Sent
+from pardo._engine import _faults
+from pardo._engine._faults import FaultPolicy
+from pardo._engine._inflight import InFlight, Sent
 from pardo.backends import Backend
 from pardo.backends._base import WorkerDeath
 

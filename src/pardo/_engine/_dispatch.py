@@ -13,9 +13,9 @@ it talks to is whichever resolves the Futures, through the queue. Any exception 
 input's, a timeout, Ctrl-C or SIGTERM, ``GeneratorExit`` from a dropped generator) aborts the
 backend before it propagates, so no batch keeps running behind the caller's back.
 
-Faults (policy: ``pardo._faults``): a failed task is retried alone, as a piece of its batch
-(``pardo._inflight`` reassembles pieces). Dead workers and ``task_timeout`` are
-``pardo._recovery``'s: it judges what a broken pool lost, rebuilds it and resubmits.
+Faults (policy: ``pardo._engine._faults``): a failed task is retried alone, as a piece of its batch
+(``pardo._engine._inflight`` reassembles pieces). Dead workers and ``task_timeout`` are
+``pardo._engine._recovery``'s: it judges what a broken pool lost, rebuilds it and resubmits.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, Protocol
 
-from pardo._batching import AutoBatcher, FixedBatcher, tail_size
+from pardo._engine._batching import AutoBatcher, FixedBatcher, tail_size
 from pardo._errors import TaskError, TimeoutError
-from pardo._faults import FaultPolicy, annotate
-from pardo._inflight import InFlight, Sent, failed_already
-from pardo._interrupt import TermGuard
-from pardo._recovery import Recovery
+from pardo._engine._faults import FaultPolicy, annotate
+from pardo._engine._inflight import InFlight, Sent, failed_already
+from pardo._engine._interrupt import TermGuard
+from pardo._engine._recovery import Recovery
 from pardo._task import Batch, BatchResult, Task
 from pardo.backends import Backend
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pardo import _tempdir
+from pardo._arrays import _tempdir
 from pardo.backends._process import run_encoded
 
 __all__ = ["Board", "kill_tree", "run_watched", "start_worker"]

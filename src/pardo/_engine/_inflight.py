@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
-from pardo._faults import FILL, RESTART, RETRY, SPLIT, Verdict
+from pardo._engine._faults import FILL, RESTART, RETRY, SPLIT, Verdict
 from pardo._task import Batch, Task
 from pardo.backends import Backend
 

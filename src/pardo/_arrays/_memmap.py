@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from pardo import _tempdir
+from pardo._arrays import _tempdir
 from pardo._errors import TempFolderError
 
 __all__ = [

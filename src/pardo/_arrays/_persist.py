@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
-from pardo._memmap import write_array, write_order
+from pardo._arrays._memmap import write_array, write_order
 
 __all__ = ["dump", "load"]
 

@@ -3,8 +3,8 @@
 ``VerboseReporter`` is the pure part: it turns counts into joblib's exact lines (same widths, same
 thinning, same ``finished`` line) and hands them to an injected ``write``; its clock is injected
 too, so tests compare strings without timing noise. ``CallReporter`` is the glue ``Parallel``
-talks to: it owns the verbose reporter, the bar (``pardo._bars``) and the replay of what worker
-processes logged or printed (``pardo._capture``).
+talks to: it owns the verbose reporter, the bar (``pardo._report._bars``) and the replay of what worker
+processes logged or printed (``pardo._report._capture``).
 
 joblib thins its lines in two regimes, reproduced here: while input is still being dispatched, a
 line for batch ``i`` when ``should_report(i, verbose)``; once everything is dispatched, a line
@@ -24,8 +24,8 @@ from functools import partial
 from typing import Any
 
 from pardo import _config
-from pardo._bars import Bar, make_bar
-from pardo._capture import replay
+from pardo._report._bars import Bar, make_bar
+from pardo._report._capture import replay
 
 __all__ = [
     "CallReporter",

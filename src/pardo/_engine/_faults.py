@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pardo._batching import AutoBatcher, FixedBatcher
+from pardo._engine._batching import AutoBatcher, FixedBatcher
 from pardo._errors import RemoteTraceback, TaskError, TaskTimeout, TaskTimeoutError, WorkerDiedError
 from pardo._task import Batch
 

@@ -1,0 +1,1 @@
+"""Large arrays: the private temp folder, the memmapping reducers, and ``dump``/``load``."""
