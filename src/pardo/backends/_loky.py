@@ -123,6 +123,10 @@ class LokyBackend(Backend):
             self._board.reset()
         self._executor = get_reusable_executor(**(self._executor_args or {}))
 
+    def start_call(self) -> None:
+        if self._memmap is not None:
+            self._memmap.start_call()  # arrays met again are checked against their files
+
     def stop_call(self) -> None:
         self._close_board()
 

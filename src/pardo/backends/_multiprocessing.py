@@ -204,6 +204,10 @@ class MultiprocessingBackend(Backend):
                 pool.close()
                 pool.join()
 
+    def start_call(self) -> None:
+        if self._memmap is not None:
+            self._memmap.start_call()  # arrays met again are checked against their files
+
     def stop_call(self) -> None:
         self._close_board()
 
