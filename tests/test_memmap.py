@@ -24,6 +24,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
+from _polling import wait_until
 
 from pardo import Parallel, WorkerDiedError, delayed
 from pardo._arrays import _memmap, _tempdir
@@ -786,6 +787,39 @@ def test_an_unchanged_array_is_written_once_for_many_calls(
         (name,) = os.listdir(tmp_path / folder)
         assert name == "array-1.bin", "one write for five calls"
     assert len(seen) == 1
+
+
+def pid_and_folder(x: Any) -> tuple[int, str]:
+    return os.getpid(), os.path.dirname(x.filename)
+
+
+def reshape_and_report(x: Any) -> tuple[tuple[int, ...], int]:
+    shape = x.shape
+    x.shape = (2, -1)  # changes this task's view only
+    return shape, os.getpid()
+
+
+def maps_of(pid: int, folder: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return folder in maps.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_workers_unmap_a_closed_contexts_files(process_backend: str, tmp_path: Path) -> None:
+    """Workers keep temp files mapped between tasks, but not once their context has closed."""
+    array = big_array()
+    with parallel_in(tmp_path, process_backend) as p:
+        seen = set(p(delayed(pid_and_folder)(array) for _ in range(6)))
+        shapes = p(delayed(reshape_and_report)(array) for _ in range(6))
+    assert {shape for shape, _ in shapes} == {array.shape}, "a task's reshape stays its own"
+    (folder,) = {f for _, f in seen}
+    pids = {pid for pid, _ in seen}
+    assert wait_until(lambda: not any(maps_of(pid, folder) for pid in pids), 5), (
+        "a worker still maps the removed files"
+    )
 
 
 def own_folders() -> list[str]:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pardo._arrays import _tempdir
+from pardo._arrays._memmap import WORKER_MAPS
 from pardo.backends._process import run_encoded
 
 __all__ = ["Board", "kill_tree", "run_watched", "start_worker"]
@@ -82,6 +83,7 @@ def start_worker(
             # Reparented (to init or a subreaper) means the parent is gone.
             while os.getppid() == parent:
                 time.sleep(PARENT_CHECK_SECONDS)
+                WORKER_MAPS.forget_removed()
         else:
             import psutil
 
@@ -89,10 +91,12 @@ def start_worker(
                 process = psutil.Process(parent)
                 while process.is_running():  # compares start times: a reused pid is not it
                     time.sleep(PARENT_CHECK_SECONDS)
+                    WORKER_MAPS.forget_removed()
             except psutil.Error:
                 pass
         os._exit(ORPHANED_EXIT)
 
+    WORKER_MAPS.enabled = True
     threading.Thread(target=watch, name="pardo-parent-watch", daemon=True).start()
     if initializer is not None:
         initializer(*args)
