@@ -185,14 +185,16 @@ def managed_calls(
     pairs = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
     base, first = float(data.sum()), float(data[0])
     expected = [
-        base - first + call if setup.change and call else base for call in range(setup.calls)
+        base - first + call * 1e9 if setup.change and call else base for call in range(setup.calls)
     ]
     totals = []
     start = time.perf_counter()
     with parallel(n_jobs=setup.n_jobs) as p:
         for call in range(setup.calls):
             if setup.change and call:
-                data[0] = float(call)  # an in-place change between two calls
+                data[0] = (
+                    call * 1e9
+                )  # an in-place change between two calls (large: isclose sees it)
             totals.append(sum(p(delayed(slice_sum)(data, lo, hi) for lo, hi in pairs)))
     wall = time.perf_counter() - start
     right = sum(bool(np.isclose(t, e)) for t, e in zip(totals, expected, strict=True))
