@@ -133,12 +133,14 @@ def load_array(
     import numpy as np
 
     if strides is None:
+        if WORKER_MAPS.enabled and is_pardo_temp(filename):
+            _tempdir.note_root(filename)  # to clean it up if the parent gets killed
+            if mode in ("r", "r+"):
+                return WORKER_MAPS.get(filename, dtype, mode, offset, shape, order)
         if mode is None:
             count = int(np.prod(shape, dtype=np.int64))
             flat = np.fromfile(filename, dtype=dtype, count=count, offset=offset)
             return flat.reshape(shape, order=order)  # type: ignore[call-overload]
-        if WORKER_MAPS.enabled and mode in ("r", "r+") and is_pardo_temp(filename):
-            return WORKER_MAPS.get(filename, dtype, mode, offset, shape, order)
         return np.memmap(filename, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)  # type: ignore[call-overload]
     first = -sum(min(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
     if mode is None:

@@ -15,7 +15,9 @@ Two small writes per batch, outside the task loop; ``time.monotonic`` is one clo
 process of the machine, so the parent can compare the worker's start time with its own clock.
 
 Workers also watch their parent (``start_worker``): if it dies without stopping them (SIGKILL,
-the OOM killer, SIGTERM between two calls), they exit instead of living on as orphans.
+the OOM killer, SIGTERM between two calls), they remove its pardo folders (memmapped arrays,
+boards) and exit instead of living on as orphans. The watch also unmaps temp files whose
+context has closed (``pardo._arrays._memmap.WorkerMaps``).
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ def start_worker(
                     WORKER_MAPS.forget_removed()
             except psutil.Error:
                 pass
+        # The parent died without cleaning up: remove its folders (memmaps, board) now, so
+        # that a killed call's arrays do not hold shared memory until some later pardo run.
+        with contextlib.suppress(Exception):
+            roots = _tempdir.default_roots() | _tempdir.roots_seen()
+            _tempdir.remove_folders_of(parent, roots)
         os._exit(ORPHANED_EXIT)
 
     WORKER_MAPS.enabled = True
