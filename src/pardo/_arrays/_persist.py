@@ -1,6 +1,7 @@
 """``pardo.dump`` / ``pardo.load``: pickle a value with its numpy arrays stored raw, loadable as memmaps.
 
-File layout (pardo's own format; joblib's files are not readable by it, nor it by joblib)::
+``load`` also reads every file ``joblib.dump`` writes (``pardo._arrays._joblib_files``); ``dump``
+writes pardo's own format, which joblib cannot read. Its layout::
 
     header   16 bytes: b"PARDOPKL", format version, codec (0 = none), 6 zero bytes
     body     (compressed as a whole when a codec is set)
@@ -26,6 +27,7 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
+from pardo._arrays._joblib_files import load_joblib
 from pardo._arrays._memmap import write_array, write_order
 
 __all__ = ["dump", "load"]
@@ -187,7 +189,8 @@ def _write_file(file: IO[bytes], codec: int, level: int, pickled: Any, arrays: l
 
 
 def load(filename: Target, mmap_mode: str | None = None) -> Any:
-    """Read back what ``dump`` wrote; with ``mmap_mode`` ("r", "r+", "c"), arrays are memmaps.
+    """Read back what ``dump`` or ``joblib.dump`` wrote; with ``mmap_mode`` ("r", "r+", "c"),
+    the arrays of an uncompressed file are memmaps.
 
     ``"w+"`` is taken as ``"r+"`` (it would otherwise truncate the file). Compressed files and
     file objects cannot be memory-mapped: their arrays are read into memory, with a warning.
@@ -207,9 +210,14 @@ def load(filename: Target, mmap_mode: str | None = None) -> Any:
 def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     name = path or repr(file)
     header = file.read(_HEADER.size)
-    if len(header) < _HEADER.size or header[:8] != MAGIC:
-        msg = f"{name} is not a pardo.dump file (files written by joblib.dump need joblib.load)"
-        raise ValueError(msg)
+    if header[:8] != MAGIC:
+        if not header:
+            raise EOFError(f"{name} is empty: nothing to load")
+        if not _seekable(file):
+            file = io.BytesIO(header + file.read())
+        else:
+            file.seek(-len(header), io.SEEK_CUR)
+        return load_joblib(file, path, mode, name)
     _, version, codec = _HEADER.unpack(header)
     if version > FORMAT_VERSION:
         msg = f"{name} has dump format {version}; this pardo reads format {FORMAT_VERSION}"
@@ -231,6 +239,13 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     finally:
         if codec:
             body.close()
+
+
+def _seekable(file: IO[bytes]) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:
