@@ -1,7 +1,5 @@
 """Read files written by ``joblib.dump`` (1.x and the pre-0.10 layouts) without importing joblib.
 
-What the files hold, as far as reading them goes:
-
 - joblib 0.10 and later write one pickle stream, compressed as a whole or not. The compressor is
   told by the first bytes: ``x`` (zlib), ``1f 8b`` (gzip), ``BZh`` (bz2), ``fd 37 7a 58 5a``
   (xz), ``5d 00 00`` (lzma "alone"), ``04 22 4d 18`` (lz4 frame); anything else is plain.
@@ -17,8 +15,7 @@ What the files hold, as far as reading them goes:
   a zlib stream, and their arrays are ``ZNDArrayWrapper`` objects (filename, init_args, state)
   naming such a zlib file of raw data beside the main one.
 
-The wrappers are found by the pure-Python unpickler's BUILD step (the C unpickler reads ahead,
-so it cannot hand the file position to the array reader).
+The pure-Python unpickler's BUILD step finds the wrappers (the C one reads ahead of the file).
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
 
-__all__ = ["is_joblib_compat", "load_joblib"]
+__all__ = ["load_joblib", "rewound"]
 
 _COMPRESSED = (
     (b"\x1f\x8b", "gzip"),
@@ -71,11 +68,6 @@ _CLASSES = {
     "NDArrayWrapper": _NDArrayWrapper,
     "ZNDArrayWrapper": _ZNDArrayWrapper,
 }
-
-
-def is_joblib_compat(prefix: bytes) -> bool:
-    """Whether a file starting with ``prefix`` is a compressed pre-0.10 joblib dump."""
-    return prefix.startswith(_ZFILE_PREFIX)
 
 
 class _ZlibReader(io.RawIOBase):
@@ -130,6 +122,20 @@ def read_zfile(file: IO[bytes]) -> bytes:
     return zlib.decompress(rest, 15, length)
 
 
+def rewound(file: IO[bytes], header: bytes, name: str) -> IO[bytes]:
+    """``file`` back at the start of ``header`` (its first bytes, already read)."""
+    if not header:
+        raise EOFError(f"{name} is empty: nothing to load")
+    try:
+        seekable = bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if not seekable:
+        return io.BytesIO(header + file.read())
+    file.seek(-len(header), io.SEEK_CUR)
+    return file
+
+
 def load_joblib(file: IO[bytes], path: str | None, mode: str | None, name: str) -> Any:
     """Unpickle the joblib dump ``file`` (positioned at its start; ``path`` its name, if any).
 
@@ -138,7 +144,7 @@ def load_joblib(file: IO[bytes], path: str | None, mode: str | None, name: str) 
     prefix = file.read(5)
     file.seek(-len(prefix), io.SEEK_CUR)
     dirname = os.path.dirname(path) if path else ""
-    if is_joblib_compat(prefix):
+    if prefix.startswith(_ZFILE_PREFIX):  # compressed, joblib < 0.10
         _warn_unmappable(mode, name, "compressed")
         return _unpickle(io.BytesIO(read_zfile(file)), None, None, name, dirname)
     method = next((m for magic, m in _COMPRESSED if prefix.startswith(magic)), None)
@@ -239,12 +245,12 @@ class _JoblibUnpickler(pickle._Unpickler):
                 self._path, dtype=dtype, mode=self._mode, offset=offset, shape=shape, order=order
             )
             raw.seek(offset + nbytes)
-            return self._subclass(array, state.get("subclass"), memmapped=True)
+            return self._subclass(array, state.get("subclass"))
         buffer: Any = np.empty(nbytes, dtype=np.uint8)
         self._fill(memoryview(buffer))
         flat = buffer.view(dtype)
         array = flat.reshape(shape[::-1]).T if order == "F" else flat.reshape(shape)
-        return self._subclass(_native(array), state.get("subclass"), memmapped=False)
+        return self._subclass(_native(array), state.get("subclass"))
 
     def _fill(self, view: memoryview) -> None:
         done = 0
@@ -256,7 +262,7 @@ class _JoblibUnpickler(pickle._Unpickler):
             view[done : done + len(chunk)] = chunk
             done += len(chunk)
 
-    def _subclass(self, array: Any, subclass: Any, memmapped: bool) -> Any:
+    def _subclass(self, array: Any, subclass: Any) -> Any:
         import numpy as np
 
         if subclass is None or subclass in (np.ndarray, np.memmap):
@@ -273,7 +279,7 @@ class _JoblibUnpickler(pickle._Unpickler):
         array = np.load(self._beside(state["filename"]), mmap_mode=mode, allow_pickle=True)
         if mode is None:
             array = _native(array)
-        return self._subclass(array, state.get("subclass"), memmapped=mode is not None)
+        return self._subclass(array, state.get("subclass"))
 
     def _read_zarray(self, state: dict[str, Any]) -> Any:
         import numpy as np

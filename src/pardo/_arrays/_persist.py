@@ -1,7 +1,6 @@
 """``pardo.dump`` / ``pardo.load``: pickle a value with its numpy arrays stored raw, loadable as memmaps.
 
-``load`` also reads every file ``joblib.dump`` writes (``pardo._arrays._joblib_files``); ``dump``
-writes pardo's own format, which joblib cannot read. Its layout::
+Layout (pardo's own, which joblib cannot read; ``load`` also reads joblib's, see _joblib_files)::
 
     header   16 bytes: b"PARDOPKL", format version, codec (0 = none), 6 zero bytes
     body     (compressed as a whole when a codec is set)
@@ -9,8 +8,7 @@ writes pardo's own format, which joblib cannot read. Its layout::
              the pickle, in which each array is a persistent id (index, dtype, shape, order, where)
              the arrays' raw bytes, each starting at a multiple of 64 bytes of the uncompressed file
 
-Arrays come after the pickle and in the order the pickle meets them, so a compressed file loads in
-one sequential pass, and an uncompressed one can hand each array out as a memmap of the file.
+Arrays follow the pickle in the order it meets it: one pass when compressed, else memmaps.
 """
 
 from __future__ import annotations
@@ -27,8 +25,8 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
-from pardo._arrays._joblib_files import load_joblib
-from pardo._arrays._memmap import write_array, write_order
+from pardo._arrays._bytes import write_array, write_order
+from pardo._arrays._joblib_files import load_joblib, rewound
 
 __all__ = ["dump", "load"]
 
@@ -211,13 +209,7 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     name = path or repr(file)
     header = file.read(_HEADER.size)
     if header[:8] != MAGIC:
-        if not header:
-            raise EOFError(f"{name} is empty: nothing to load")
-        if not _seekable(file):
-            file = io.BytesIO(header + file.read())
-        else:
-            file.seek(-len(header), io.SEEK_CUR)
-        return load_joblib(file, path, mode, name)
+        return load_joblib(rewound(file, header, name), path, mode, name)
     _, version, codec = _HEADER.unpack(header)
     if version > FORMAT_VERSION:
         msg = f"{name} has dump format {version}; this pardo reads format {FORMAT_VERSION}"
@@ -239,13 +231,6 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     finally:
         if codec:
             body.close()
-
-
-def _seekable(file: IO[bytes]) -> bool:
-    try:
-        return bool(file.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:

@@ -17,7 +17,7 @@ process of the machine, so the parent can compare the worker's start time with i
 Workers also watch their parent (``start_worker``): if it dies without stopping them (SIGKILL,
 the OOM killer, SIGTERM between two calls), they remove its pardo folders (memmapped arrays,
 boards) and exit instead of living on as orphans. The watch also unmaps temp files whose
-context has closed (``pardo._arrays._memmap.WorkerMaps``).
+context has closed (``pardo._arrays._worker.WorkerMaps``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pardo._arrays import _tempdir
-from pardo._arrays._memmap import WORKER_MAPS
+from pardo._arrays._worker import WORKER_MAPS
 from pardo.backends._process import run_encoded
 
 __all__ = ["Board", "kill_tree", "run_watched", "start_worker"]
