@@ -17,6 +17,7 @@ the wall times.
     python benchmarks/bench_memmap.py --cold-pages   # without prefault() (see there)
     python benchmarks/bench_memmap.py --calls 5      # 5 calls in one ``with Parallel()`` block
     python benchmarks/bench_memmap.py --calls 5 --change   # a[0] changed between the calls
+    python benchmarks/bench_memmap.py --write-pieces       # the write with its digest, per piece
 
 Prints a markdown table of medians and the ratio to joblib.
 
@@ -268,6 +269,43 @@ def table(title: str, runs: dict[str, list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_pieces(megabytes: int, reps: int) -> str:
+    """How the temp-file write costs with the digest taken on the way, per piece size.
+
+    Sets ``pardo._arrays._bytes.HASH_PIECE_BYTES``: one plain ``write()`` of the array against
+    writes of pieces each hashed (xxh3-128) just before it is written.
+    """
+    import numpy as np
+
+    from pardo._arrays._bytes import hashing, new_hasher, write_array
+
+    data = np.random.default_rng(0).random(megabytes * 1024**2 // 8)
+    root = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    times: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for label, piece in [
+            ("one write(), no digest", 0),
+            *((f"{k} KiB pieces, hashed", k) for k in (256, 1024, 4096)),
+        ]:
+            with tempfile.NamedTemporaryFile(dir=root) as file:
+                start = time.perf_counter()
+                if piece:
+                    hashed = hashing(file.write, new_hasher())
+                    for at in range(0, data.nbytes, piece * 1024):
+                        hashed(memoryview(data).cast("B")[at : at + piece * 1024])
+                else:
+                    write_array(data, file.write)
+                file.flush()
+                times.setdefault(label, []).append(time.perf_counter() - start)
+    lines = [
+        f"**writing {megabytes} MiB to {root or 'the temp folder'}** ({reps} runs, medians)",
+        "",
+    ]
+    lines += ["| how | ms |", "|---|---|"]
+    lines += [f"| {k} | {statistics.median(v) * 1e3:.1f} |" for k, v in times.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
@@ -278,6 +316,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--calls", type=int, default=1, help="calls in one with-Parallel block")
     parser.add_argument("--change", action="store_true", help="change a[0] between the calls")
+    parser.add_argument("--write-pieces", action="store_true", help="only time the digest")
     parser.add_argument("--big", action="store_true", help="also a 2 GiB array")
     parser.add_argument("--big-reps", type=int, default=1, help="runs per engine with --big")
     parser.add_argument(
@@ -290,6 +329,9 @@ def main() -> None:
     setup = Setup(args.mb, args.tasks, args.n_jobs, warm, args.calls, args.change)
     if args.child:
         print(json.dumps(child(args.child, setup, args.sample)))
+        return
+    if args.write_pieces:
+        print(write_pieces(args.mb, args.reps))
         return
     if args.calls > 1:
         what = "a[0] changed between calls" if args.change else "unchanged array"
