@@ -1,6 +1,6 @@
 """``pardo.dump`` / ``pardo.load``: pickle a value with its numpy arrays stored raw, loadable as memmaps.
 
-File layout (pardo's own format; joblib's files are not readable by it, nor it by joblib)::
+Layout (pardo's own, which joblib cannot read; ``load`` also reads joblib's, see _joblib_files)::
 
     header   16 bytes: b"PARDOPKL", format version, codec (0 = none), 6 zero bytes
     body     (compressed as a whole when a codec is set)
@@ -8,8 +8,7 @@ File layout (pardo's own format; joblib's files are not readable by it, nor it b
              the pickle, in which each array is a persistent id (index, dtype, shape, order, where)
              the arrays' raw bytes, each starting at a multiple of 64 bytes of the uncompressed file
 
-Arrays come after the pickle and in the order the pickle meets them, so a compressed file loads in
-one sequential pass, and an uncompressed one can hand each array out as a memmap of the file.
+Arrays follow the pickle in the order it meets it: one pass when compressed, else memmaps.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
-from pardo._arrays._memmap import write_array, write_order
+from pardo._arrays._bytes import write_array, write_order
+from pardo._arrays._joblib_files import load_joblib, rewound
 
 __all__ = ["dump", "load"]
 
@@ -187,7 +187,8 @@ def _write_file(file: IO[bytes], codec: int, level: int, pickled: Any, arrays: l
 
 
 def load(filename: Target, mmap_mode: str | None = None) -> Any:
-    """Read back what ``dump`` wrote; with ``mmap_mode`` ("r", "r+", "c"), arrays are memmaps.
+    """Read back what ``dump`` or ``joblib.dump`` wrote; with ``mmap_mode`` ("r", "r+", "c"),
+    the arrays of an uncompressed file are memmaps.
 
     ``"w+"`` is taken as ``"r+"`` (it would otherwise truncate the file). Compressed files and
     file objects cannot be memory-mapped: their arrays are read into memory, with a warning.
@@ -207,9 +208,8 @@ def load(filename: Target, mmap_mode: str | None = None) -> Any:
 def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     name = path or repr(file)
     header = file.read(_HEADER.size)
-    if len(header) < _HEADER.size or header[:8] != MAGIC:
-        msg = f"{name} is not a pardo.dump file (files written by joblib.dump need joblib.load)"
-        raise ValueError(msg)
+    if header[:8] != MAGIC:
+        return load_joblib(rewound(file, header, name), path, mode, name)
     _, version, codec = _HEADER.unpack(header)
     if version > FORMAT_VERSION:
         msg = f"{name} has dump format {version}; this pardo reads format {FORMAT_VERSION}"

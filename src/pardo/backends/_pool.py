@@ -88,6 +88,10 @@ class ProcessBackend(Backend):
             self._board = Board()
         return chain_decoded(self.submit_payload((self._board.path, batch.start, payload)))
 
+    def start_call(self) -> None:
+        if self._memmap is not None:
+            self._memmap.start_call()  # arrays met again are checked against their files
+
     def running(self) -> dict[int, tuple[int, float]]:
         return {} if self._board is None else self._board.running()
 
