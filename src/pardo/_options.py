@@ -21,6 +21,7 @@ from pardo._memsize import parse_nbytes
 from pardo.backends import (
     Backend,
     CallSettings,
+    backend_type,
     check_backend_name,
     get_default_backend,
     make_backend,
@@ -93,6 +94,8 @@ class Options:
         }
         validate_settings({k: v for k, v in given.items() if k != "backend"})
         check_backend_name(given.get("backend"))
+        if given.get("require") == "sharedmem" and given.get("backend") is not None:
+            _check_sharedmem(given["backend"])
         _choice("return_as", args["return_as"], _RETURN_AS)
         _choice("on_error", args["on_error"], _ON_ERROR)
         _choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
@@ -128,6 +131,18 @@ class Options:
             faults=faults,
             backend_kwargs=dict(args["backend_kwargs"]),
         )
+
+    def default_n_jobs(self, config: Mapping[str, Any]) -> int:
+        """The n_jobs that an unset one stands for: the chosen backend's default (joblib's)."""
+        require = self.setting("require", config, None)
+        name = self.given.get("backend") or config.get("backend")
+        if name is None:
+            prefer = self.setting("prefer", config, None)
+            name = "threading" if prefer == "threads" else get_default_backend()
+        kind = backend_type(name)
+        if kind is None or (require == "sharedmem" and not kind.supports_sharedmem):
+            return 1  # a factory function (the default's default), or threads replace it
+        return kind.default_n_jobs
 
     def setting(self, name: str, config: Mapping[str, Any], default: Any) -> Any:
         """Explicit argument, else the config's value, else ``default``."""
@@ -212,8 +227,7 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
         backend = make_backend(name, options.backend_kwargs, level)
     if require == "sharedmem" and not backend.supports_sharedmem:
         if explicit is not None:
-            msg = f"Backend {backend!r} does not support shared memory (require='sharedmem')"
-            raise ValueError(msg)
+            _check_sharedmem(backend)
         if options.setting("verbose", config, 0) >= 10:
             print(
                 f"Using ThreadingBackend as joblib backend instead of {type(backend).__name__} "
@@ -228,13 +242,28 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
     if backend.effective_n_jobs(n_jobs) == 1 and backend.name != "sequential" and not killable:
         backend = make_backend("sequential", _initializer_only(options.backend_kwargs), level)
     if options.timeout is not None and not backend.supports_timeout:
+        # joblib's exact words: its users' tests compare the whole message.
         warnings.warn(
-            f"The backend {type(backend).__name__} does not support timeout; "
-            f"timeout={options.timeout} will not be used.",
+            f"The backend class {type(backend).__name__!r} does not support timeout. "
+            f"You have set 'timeout={options.timeout:g}' in Parallel but the 'timeout' parameter "
+            "will not be used.",
             UserWarning,
             stacklevel=4,
         )
     return backend, n_jobs
+
+
+def _check_sharedmem(backend: Any) -> None:
+    """An explicit backend without shared memory cannot meet ``require="sharedmem"``."""
+    kind = backend_type(backend)
+    if kind is not None and not kind.supports_sharedmem:
+        name = backend if isinstance(backend, str) else kind.__name__
+        # "Backend X does not support shared memory" is joblib's phrase.
+        msg = (
+            f"Backend {name} does not support shared memory: require='sharedmem' needs a "
+            "thread-based backend ('threading' or 'sequential'); drop backend= or require="
+        )
+        raise ValueError(msg)
 
 
 def _initializer_only(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,7 +82,8 @@ class Parallel:
         self._options = Options.from_arguments(locals())
         config = _config.get_config()
         # int() as joblib does: n_jobs=2.5 or "2" reads back as 2 (messages and repr show it).
-        self.n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
+        self._n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
+        self._config = config  # an unset n_jobs reads as this config's backend default
         self.backend = self._options.setting("backend", config, None)
         self.return_as = return_as
         self.verbose = self._options.setting("verbose", config, 0)
@@ -94,6 +95,18 @@ class Parallel:
         self._managed: Backend | None = None
         self._running = False
         self._reporter: CallReporter | None = None
+
+    @property
+    def n_jobs(self) -> int:
+        """The n_jobs asked for; when unset, the chosen backend's default (1, -1 on dask)."""
+        if self._n_jobs is None:
+            # Found on first read, not in __init__: it imports the backend's module.
+            self._n_jobs = self._options.default_n_jobs(self._config)
+        return self._n_jobs
+
+    @n_jobs.setter
+    def n_jobs(self, value: int | None) -> None:
+        self._n_jobs = _config.check_n_jobs(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_jobs={self.n_jobs})"

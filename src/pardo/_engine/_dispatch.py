@@ -27,12 +27,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, Protocol
 
 from pardo._engine._batching import AutoBatcher, FixedBatcher, tail_size
-from pardo._errors import TaskError, TimeoutError
+from pardo._errors import BrokenProcessPool, TaskError, TimeoutError
 from pardo._engine._faults import FaultPolicy, annotate
 from pardo._engine._inflight import InFlight, Sent, failed_already
 from pardo._engine._interrupt import TermGuard
