@@ -7,6 +7,8 @@ when neither gives one: joblib's precedence.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from pardo._report._bars import check_progress
 from pardo._config import check_n_jobs
-from pardo._parallel_config import validate_settings
+from pardo._parallel_config import memmap_threshold, validate_settings
 from pardo._expr import eval_count
 from pardo._engine._faults import FaultPolicy
-from pardo._memsize import parse_nbytes
 from pardo.backends import (
     Backend,
     CallSettings,
@@ -101,11 +102,14 @@ class Options:
         _choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
         check_progress(args["progress"])
         batch_size = args["batch_size"]
-        if batch_size != "auto" and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            msg = f"batch_size={batch_size!r} is not valid; expected 'auto' or an int > 0"
-            raise ValueError(msg)
+        if batch_size != "auto":
+            # numbers.Integral as in joblib (numpy ints too), but not bool.
+            if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+                batch_size = 0
+            if batch_size < 1:
+                msg = f"batch_size={args['batch_size']!r} is not valid; expected 'auto' or an int > 0"
+                raise ValueError(msg)
+            batch_size = int(batch_size)
         pre_dispatch = args["pre_dispatch"]
         if pre_dispatch != "all":
             _max_in_flight(pre_dispatch, 2)  # fail now, not at the first call
@@ -155,7 +159,7 @@ class Options:
         mmap_mode = self.setting("mmap_mode", config, "r")
         return CallSettings(
             temp_folder=self.setting("temp_folder", config, None),
-            max_nbytes=None if max_nbytes is None else parse_nbytes(max_nbytes),
+            max_nbytes=None if max_nbytes is None else memmap_threshold(max_nbytes),
             mmap_mode="r+" if mmap_mode == "w+" else mmap_mode,
             inner_max_num_threads=config.get("inner_max_num_threads"),
             verbose=self.setting("verbose", config, 0),
@@ -193,8 +197,10 @@ class Options:
 def _max_in_flight(pre_dispatch: object, n_jobs: int) -> int:
     if isinstance(pre_dispatch, str):
         return eval_count(pre_dispatch, {"n_jobs": n_jobs})
-    if isinstance(pre_dispatch, int) and not isinstance(pre_dispatch, bool) and pre_dispatch > 0:
-        return pre_dispatch
+    if isinstance(pre_dispatch, (int, float)) and not isinstance(pre_dispatch, bool):
+        # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
+        if pre_dispatch >= 1 and math.isfinite(pre_dispatch):
+            return int(pre_dispatch)
     msg = f"pre_dispatch={pre_dispatch!r} is not valid; expected an int > 0, 'all' or '2 * n_jobs'"
     raise ValueError(msg)
 

@@ -7,6 +7,8 @@ ground-floor ``ContextVar`` in ``_config``; backends only ever read that.
 from __future__ import annotations
 
 import contextvars
+import math
+import os
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "ActiveSettings",
     "check_inner_max_num_threads",
     "effective_n_jobs",
+    "memmap_threshold",
     "parallel_backend",
     "parallel_config",
     "validate_settings",
@@ -51,12 +54,26 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
         msg = "prefer='processes' and require='sharedmem' conflict: shared memory needs threads"
         raise ValueError(msg)
     if "max_nbytes" in settings and settings["max_nbytes"] is not None:
-        parse_nbytes(settings["max_nbytes"])
-    if "verbose" in settings and not isinstance(settings["verbose"], int):
-        msg = f"verbose must be an int, got {settings['verbose']!r}"
+        memmap_threshold(settings["max_nbytes"])
+    if "verbose" in settings and not isinstance(settings["verbose"], (int, float)):
+        msg = f"verbose must be a number (0: silent, 10, 50, ...), got {settings['verbose']!r}"
+        raise ValueError(msg)
+    folder = settings.get("temp_folder")
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        msg = f"temp_folder must be a path (str or os.PathLike) or None, got {folder!r}"
         raise ValueError(msg)
     if "progress" in settings:
         check_progress(settings["progress"])
+
+
+def memmap_threshold(value: object) -> int:
+    """``max_nbytes`` in bytes: joblib's forms ("1M", ints, floats such as ``1e6``).
+
+    A negative number memmaps every array, as ``0`` does (joblib compares ``nbytes > value``).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return max(int(value), 0)  # nbytes > 1.5 exactly when nbytes > 1: flooring keeps it
+    return parse_nbytes(value)
 
 
 def _check_hint(name: str, value: object, allowed: tuple[str | None, ...], what: str) -> None:
