@@ -59,12 +59,14 @@ def test_config_sets_parallel_defaults() -> None:
     with parallel_config(backend="threading", n_jobs=2, verbose=0):
         assert Parallel().n_jobs == 2
         assert run_kind(n_jobs=None) == "threads"
-    assert Parallel().n_jobs is None
+    assert Parallel().n_jobs == 1  # unset: the default backend's default, as in joblib
 
 
 def test_enter_returns_the_active_settings() -> None:
     with parallel_config(backend="threading", n_jobs=3) as config:
-        assert config["backend"] == "threading"
+        # As in joblib: the backend reads as an instance, at the nesting level tasks would see.
+        assert type(config["backend"]).__name__ == "ThreadingBackend"
+        assert config["backend"].nesting_level == 0
         assert config["n_jobs"] == 3
 
 
@@ -89,13 +91,13 @@ def test_configs_nest_and_inherit_unset_keys() -> None:
             assert Parallel().n_jobs == 2
             assert run_kind(n_jobs=None) == "threads"
         assert Parallel().n_jobs == 3
-    assert Parallel().n_jobs is None
+    assert Parallel().n_jobs == 1
 
 
 def test_config_is_restored_after_an_exception() -> None:
     with pytest.raises(KeyError), parallel_config(n_jobs=3):
         raise KeyError("boom")
-    assert Parallel().n_jobs is None
+    assert Parallel().n_jobs == 1
 
 
 def test_config_is_per_thread() -> None:
@@ -109,7 +111,7 @@ def test_config_is_per_thread() -> None:
         thread = threading.Thread(target=other_thread)
         thread.start()
         thread.join()
-    assert seen == [(None, 1)]
+    assert seen == [(1, 1)]
 
 
 def test_config_backend_params_reach_the_backend() -> None:

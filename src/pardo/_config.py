@@ -36,8 +36,14 @@ def get_config() -> Mapping[str, Any]:
 
 
 def cpu_count(only_physical_cores: bool = False) -> int:
-    """CPUs this process may use: affinity and cgroup quota aware (loky's count)."""
-    from loky import cpu_count as loky_cpu_count
+    """CPUs this process may use: affinity and cgroup quota aware (loky's count).
+
+    1 on a Python without ``_multiprocessing`` (loky cannot load there), as in joblib.
+    """
+    try:
+        from loky import cpu_count as loky_cpu_count
+    except ImportError:
+        return 1
 
     return int(loky_cpu_count(only_physical_cores=only_physical_cores))
 

@@ -10,6 +10,8 @@ The tree::
     │   ├── TaskTimeoutError            a task ran past ``task_timeout`` (also builtins.TimeoutError)
     │   ├── TaskPicklingError           a task or its result could not be pickled
     │   │      (also pickle.PicklingError)
+    │   ├── UnsupportedSettingError     a setting the backend cannot honour (also ValueError
+    │   │      and AssertionError, which joblib raises there)
     │   └── TempFolderError             a large array could not be written for the workers
     │          (also OSError: the folder is full or not writable)
     ├── TimeoutError                    ``Parallel(timeout=...)`` expired; subclass of both
@@ -28,10 +30,17 @@ from __future__ import annotations
 import builtins
 import multiprocessing
 import pickle
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+try:
+    from concurrent.futures.process import BrokenProcessPool
+except ImportError:
+    # Python built without _multiprocessing (Pyodide, other single-threaded builds): no process
+    # pool exists there to break, and pardo must still import. BrokenExecutor is its base class.
+    from concurrent.futures import BrokenExecutor as BrokenProcessPool  # type: ignore[assignment]
+
 __all__ = [
+    "BrokenProcessPool",
     "PardoError",
     "RemoteTraceback",
     "TaskError",
@@ -41,6 +50,7 @@ __all__ = [
     "TempFolderError",
     "TerminatedWorkerError",
     "TimeoutError",
+    "UnsupportedSettingError",
     "WorkerDiedError",
 ]
 
@@ -63,6 +73,14 @@ class TaskTimeoutError(PardoError, builtins.TimeoutError):
 
 class TaskPicklingError(PardoError, pickle.PicklingError):
     """A task (its function or arguments) or its result could not be pickled."""
+
+
+class UnsupportedSettingError(PardoError, ValueError, AssertionError):
+    """A setting the chosen backend cannot honour (``inner_max_num_threads`` on threads).
+
+    Also an ``AssertionError``: joblib raises that type for the same mistake, and code written
+    for joblib may catch it.
+    """
 
 
 class TempFolderError(PardoError, OSError):

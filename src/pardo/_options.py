@@ -7,6 +7,8 @@ when neither gives one: joblib's precedence.
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 from pardo._config import check_choice, check_n_jobs
 from pardo._engine._faults import FaultPolicy
 from pardo._expr import eval_count
-from pardo._memsize import parse_nbytes
-from pardo._parallel_config import validate_settings
+from pardo._parallel_config import memmap_threshold, validate_settings
 from pardo._report._bars import check_progress
 from pardo.backends import (
     Backend,
     CallSettings,
+    backend_type,
     check_backend_name,
     get_default_backend,
     make_backend,
@@ -87,16 +89,23 @@ class Options:
         }
         validate_settings({k: v for k, v in given.items() if k != "backend"})
         check_backend_name(given.get("backend"))
+        if given.get("require") == "sharedmem" and given.get("backend") is not None:
+            _check_sharedmem(given["backend"])
         check_choice("return_as", args["return_as"], _RETURN_AS)
         check_choice("on_error", args["on_error"], _ON_ERROR)
         check_choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
         check_progress(args["progress"])
         batch_size = args["batch_size"]
-        if batch_size != "auto" and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            msg = f"batch_size={batch_size!r} is not valid; expected 'auto' or an int > 0"
-            raise ValueError(msg)
+        if batch_size != "auto":
+            # numbers.Integral as in joblib (numpy ints too), but not bool.
+            if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+                batch_size = 0
+            if batch_size < 1:
+                msg = (
+                    f"batch_size={args['batch_size']!r} is not valid; expected 'auto' or an int > 0"
+                )
+                raise ValueError(msg)
+            batch_size = int(batch_size)
         pre_dispatch = args["pre_dispatch"]
         if pre_dispatch != "all":
             try:
@@ -129,6 +138,18 @@ class Options:
             backend_kwargs=dict(args["backend_kwargs"]),
         )
 
+    def default_n_jobs(self, config: Mapping[str, Any]) -> int:
+        """The n_jobs that an unset one stands for: the chosen backend's default (joblib's)."""
+        require = self.setting("require", config, None)
+        name = self.given.get("backend") or config.get("backend")
+        if name is None:
+            prefer = self.setting("prefer", config, None)
+            name = "threading" if prefer == "threads" else get_default_backend()
+        kind = backend_type(name)
+        if kind is None or (require == "sharedmem" and not kind.supports_sharedmem):
+            return 1  # a factory function (the default's default), or threads replace it
+        return kind.default_n_jobs
+
     def setting(self, name: str, config: Mapping[str, Any], default: Any) -> Any:
         """Explicit argument, else the config's value, else ``default``."""
         if name in self.given:
@@ -140,7 +161,7 @@ class Options:
         mmap_mode = self.setting("mmap_mode", config, "r")
         return CallSettings(
             temp_folder=self.setting("temp_folder", config, None),
-            max_nbytes=None if max_nbytes is None else parse_nbytes(max_nbytes),
+            max_nbytes=None if max_nbytes is None else memmap_threshold(max_nbytes),
             mmap_mode="r+" if mmap_mode == "w+" else mmap_mode,
             inner_max_num_threads=config.get("inner_max_num_threads"),
         )
@@ -173,8 +194,10 @@ class Options:
 def _max_in_flight(pre_dispatch: object, n_jobs: int) -> int:
     if isinstance(pre_dispatch, str):
         return eval_count(pre_dispatch, {"n_jobs": n_jobs})
-    if isinstance(pre_dispatch, int) and not isinstance(pre_dispatch, bool) and pre_dispatch > 0:
-        return pre_dispatch
+    if isinstance(pre_dispatch, (int, float)) and not isinstance(pre_dispatch, bool):  # noqa: SIM102
+        # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
+        if pre_dispatch >= 1 and math.isfinite(pre_dispatch):
+            return int(pre_dispatch)
     msg = f"pre_dispatch={pre_dispatch!r} is not valid; expected an int > 0, 'all' or '2 * n_jobs'"
     raise ValueError(msg)
 
@@ -207,8 +230,7 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
         backend = make_backend(name, options.backend_kwargs, level)
     if require == "sharedmem" and not backend.supports_sharedmem:
         if explicit is not None:
-            msg = f"Backend {backend!r} does not support shared memory (require='sharedmem')"
-            raise ValueError(msg)
+            _check_sharedmem(backend)
         if options.setting("verbose", config, 0) >= 10:
             print(
                 f"Using ThreadingBackend as joblib backend instead of {type(backend).__name__} "
@@ -223,13 +245,28 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
     if backend.effective_n_jobs(n_jobs) == 1 and not backend.runs_inline and not killable:
         backend = make_backend("sequential", _initializer_only(options.backend_kwargs), level)
     if options.timeout is not None and not backend.supports_timeout:
+        # joblib's exact words: its users' tests compare the whole message.
         warnings.warn(
-            f"The backend {type(backend).__name__} does not support timeout; "
-            f"timeout={options.timeout} will not be used.",
+            f"The backend class {type(backend).__name__!r} does not support timeout. "
+            f"You have set 'timeout={options.timeout:g}' in Parallel but the 'timeout' parameter "
+            "will not be used.",
             UserWarning,
             stacklevel=4,
         )
     return backend, n_jobs
+
+
+def _check_sharedmem(backend: Any) -> None:
+    """An explicit backend without shared memory cannot meet ``require="sharedmem"``."""
+    kind = backend_type(backend)
+    if kind is not None and not kind.supports_sharedmem:
+        name = backend if isinstance(backend, str) else kind.__name__
+        # "Backend X does not support shared memory" is joblib's phrase.
+        msg = (
+            f"Backend {name} does not support shared memory: require='sharedmem' needs a "
+            "thread-based backend ('threading' or 'sequential'); drop backend= or require="
+        )
+        raise ValueError(msg)
 
 
 def _initializer_only(kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -95,6 +95,7 @@ class Parallel:
         config = _config.get_config()
         # int() as joblib does: n_jobs=2.5 or "2" reads back as 2 (messages and repr show it).
         self._n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
+        self._config = config  # an unset n_jobs reads as this config's backend default
         self._backend_setting = self._options.setting("backend", config, None)
         self._verbose = self._options.setting("verbose", config, 0)
 
@@ -110,8 +111,12 @@ class Parallel:
             raise
 
     @property
-    def n_jobs(self) -> int | None:
-        """The worker count asked for (``None``: the backend's default); settable."""
+    def n_jobs(self) -> int:
+        """The n_jobs asked for; when unset, the chosen backend's default (1, -1 on dask);
+        settable."""
+        if self._n_jobs is None:
+            # Found on first read, not in __init__: it imports the backend's module.
+            self._n_jobs = self._options.default_n_jobs(self._config)
         return self._n_jobs
 
     @n_jobs.setter

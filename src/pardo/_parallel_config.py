@@ -7,16 +7,33 @@ ground-floor ``ContextVar`` in ``_config``; backends only ever read that.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+import math
+import os
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 from pardo._config import CONFIG, check_choice, check_n_jobs, get_config
+from pardo._errors import UnsupportedSettingError
 from pardo._memsize import parse_nbytes
 from pardo._report._bars import check_progress
-from pardo.backends import check_backend_name, get_default_backend, make_backend
+from pardo.backends import (
+    Backend,
+    backend_type,
+    check_backend_name,
+    get_default_backend,
+    make_backend,
+)
 
-__all__ = ["effective_n_jobs", "parallel_backend", "parallel_config", "validate_settings"]
+__all__ = [
+    "ActiveSettings",
+    "check_inner_max_num_threads",
+    "effective_n_jobs",
+    "memmap_threshold",
+    "parallel_backend",
+    "parallel_config",
+    "validate_settings",
+]
 
 MMAP_MODES = (None, "r+", "r", "w+", "c")
 PREFER = (None, "threads", "processes")
@@ -30,19 +47,88 @@ def validate_settings(settings: Mapping[str, Any]) -> None:
     if "mmap_mode" in settings:
         check_choice("mmap_mode", settings["mmap_mode"], MMAP_MODES)
     if "prefer" in settings:
-        check_choice("prefer", settings["prefer"], PREFER)
+        _check_hint("prefer", settings["prefer"], PREFER, "backend hint")
     if "require" in settings:
-        check_choice("require", settings["require"], REQUIRE)
+        _check_hint("require", settings["require"], REQUIRE, "backend constraint")
     if settings.get("prefer") == "processes" and settings.get("require") == "sharedmem":
         msg = "prefer='processes' and require='sharedmem' conflict: shared memory needs threads"
         raise ValueError(msg)
     if "max_nbytes" in settings and settings["max_nbytes"] is not None:
-        parse_nbytes(settings["max_nbytes"])
-    if "verbose" in settings and not isinstance(settings["verbose"], int):
-        msg = f"verbose must be an int, got {settings['verbose']!r}"
+        memmap_threshold(settings["max_nbytes"])
+    if "verbose" in settings and not isinstance(settings["verbose"], (int, float)):
+        msg = f"verbose must be a number (0: silent, 10, 50, ...), got {settings['verbose']!r}"
+        raise ValueError(msg)
+    folder = settings.get("temp_folder")
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        msg = f"temp_folder must be a path (str or os.PathLike) or None, got {folder!r}"
         raise ValueError(msg)
     if "progress" in settings:
         check_progress(settings["progress"])
+
+
+def memmap_threshold(value: object) -> int:
+    """``max_nbytes`` in bytes: joblib's forms ("1M", ints, floats such as ``1e6``).
+
+    A negative number memmaps every array, as ``0`` does (joblib compares ``nbytes > value``).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return max(int(value), 0)  # nbytes > 1.5 exactly when nbytes > 1: flooring keeps it
+    return parse_nbytes(value)
+
+
+def _check_hint(name: str, value: object, allowed: tuple[str | None, ...], what: str) -> None:
+    if value not in allowed:
+        # "prefer=wrong is not a valid" is joblib's phrase (code written for joblib matches it).
+        msg = f"{name}={value} is not a valid {what}: got {value!r}, expected one of {allowed!r}"
+        raise ValueError(msg)
+
+
+def check_inner_max_num_threads(backend: Any, value: object) -> None:
+    """Raise unless ``backend`` can cap its workers' BLAS/OpenMP threads at ``value``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"inner_max_num_threads={value!r} is not valid; expected an int >= 1 or None"
+        raise ValueError(msg)
+    kind = backend_type(backend)
+    if kind is None:  # a factory function: only the instance tells
+        kind = type(make_backend(backend))
+    if not kind.supports_inner_max_num_threads:
+        # joblib's phrase, "X does not accept setting the inner_max_num_threads argument".
+        msg = (
+            f"{kind.__name__} does not accept setting the inner_max_num_threads argument: its "
+            "workers share the caller's process, whose thread pools it cannot cap; use a "
+            "process backend ('loky' or 'multiprocessing'), or threadpoolctl in the caller"
+        )
+        raise UnsupportedSettingError(msg)
+
+
+class ActiveSettings(Mapping[str, Any]):
+    """What ``with parallel_config(...) as config`` gives: the active settings, read-only.
+
+    As in joblib, ``config["backend"]`` is a backend instance (with the nesting level a task
+    sees) when a backend is set; it is built on first read, so entering a block stays cheap.
+    """
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self._settings = settings
+        self._backend: Backend | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._settings[key]
+        if key == "backend" and value is not None and not isinstance(value, Backend):
+            if self._backend is None:
+                level = int(self._settings.get("nesting_level", 0))
+                params = self._settings.get("backend_params", {})
+                self._backend = make_backend(value, params, level)
+            return self._backend
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._settings)
+
+    def __len__(self) -> int:
+        return len(self._settings)
 
 
 _UNSET: Any = object()
@@ -108,6 +194,7 @@ class parallel_config:
             raise ValueError(msg)
         if backend is not None:
             check_backend_name(backend)
+            check_inner_max_num_threads(backend, inner_max_num_threads)
             settings["backend"] = backend
             settings["backend_params"] = dict(backend_params)
             settings["inner_max_num_threads"] = inner_max_num_threads
@@ -117,7 +204,7 @@ class parallel_config:
     def __enter__(self) -> Mapping[str, Any]:
         merged = {**CONFIG.get(), **self._settings}
         self._token = CONFIG.set(merged)
-        return merged
+        return ActiveSettings(merged)
 
     def __exit__(
         self,
@@ -149,8 +236,7 @@ class parallel_backend(parallel_config):
 
     def __enter__(self) -> tuple[Any, int]:  # type: ignore[override]
         config = super().__enter__()
-        backend = make_backend(config["backend"], config.get("backend_params", {}))
-        return backend, config["n_jobs"]
+        return config["backend"], config["n_jobs"]
 
 
 def effective_n_jobs(n_jobs: int | None = -1) -> int:

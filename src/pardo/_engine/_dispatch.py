@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from typing import Any, Protocol
 
@@ -36,7 +35,7 @@ from pardo._engine._faults import FaultPolicy, annotate
 from pardo._engine._inflight import InFlight, Sent, failed_already
 from pardo._engine._interrupt import TermGuard
 from pardo._engine._recovery import Recovery
-from pardo._errors import TaskError, TimeoutError
+from pardo._errors import BrokenProcessPool, TaskError, TimeoutError
 from pardo._task import Batch, BatchResult, Task
 from pardo.backends import Backend
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import reprlib
 import signal
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pardo._engine._batching import AutoBatcher, FixedBatcher
-from pardo._errors import RemoteTraceback, TaskError, TaskTimeout, TaskTimeoutError, WorkerDiedError
+from pardo._errors import (
+    BrokenProcessPool,
+    RemoteTraceback,
+    TaskError,
+    TaskTimeout,
+    TaskTimeoutError,
+    WorkerDiedError,
+)
 from pardo._task import Batch
 
 if TYPE_CHECKING:

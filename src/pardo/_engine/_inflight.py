@@ -12,10 +12,10 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
 from pardo._engine._faults import FILL, RESTART, RETRY, SPLIT, Verdict
+from pardo._errors import BrokenProcessPool
 from pardo._task import Batch, Task
 from pardo.backends import Backend
 

@@ -10,9 +10,11 @@ from pardo.backends._base import Backend, CallSettings
 from pardo.backends._registry import (
     available_backends,
     backend_factory,
+    backend_type,
     check_backend_name,
     get_default_backend,
     make_backend,
+    processes_available,
     register_parallel_backend,
 )
 
@@ -21,8 +23,10 @@ __all__ = [
     "CallSettings",
     "available_backends",
     "backend_factory",
+    "backend_type",
     "check_backend_name",
     "get_default_backend",
     "make_backend",
+    "processes_available",
     "register_parallel_backend",
 ]

@@ -12,6 +12,7 @@ board (``pardo.backends._board``) says which batch each of them held.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import threading
 import warnings
@@ -39,12 +40,24 @@ class LokyBackend(ProcessBackend):
     _deaths: list[WorkerDeath] | None = None
 
     def effective_n_jobs(self, n_jobs: int) -> int:
+        # joblib's nesting rules and phrases ("... parallel loops cannot ..."); as there, asking
+        # for one worker needs no warning.
+        if multiprocessing.current_process().daemon:
+            # Inside a multiprocessing worker: a daemonic process may not have children.
+            if n_jobs != 1:
+                warnings.warn(
+                    "Loky-backed parallel loops cannot be called in a multiprocessing worker "
+                    "(a daemonic process may not start processes), setting n_jobs=1",
+                    stacklevel=3,
+                )
+            return 1
         if self.nesting_level > 0 and threading.current_thread() is not threading.main_thread():
             # A process pool started from inside a thread-backend task would multiply workers.
-            warnings.warn(
-                "Loky-backed parallel loops cannot be nested below threads, setting n_jobs=1",
-                stacklevel=3,
-            )
+            if n_jobs != 1:
+                warnings.warn(
+                    "Loky-backed parallel loops cannot be nested below threads, setting n_jobs=1",
+                    stacklevel=3,
+                )
             return 1
         return super().effective_n_jobs(n_jobs)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import warnings
 from concurrent.futures import Future
 from multiprocessing.pool import TERMINATE
@@ -90,12 +92,15 @@ class MultiprocessingBackend(ProcessBackend):
     _seen: dict[int, Any]
 
     def effective_n_jobs(self, n_jobs: int) -> int:
-        if multiprocessing.current_process().daemon:
-            # Daemonic processes (Pool workers) may not have children.
-            warnings.warn(
-                "Multiprocessing-backed parallel loops cannot be nested, setting n_jobs=1",
-                stacklevel=3,
-            )
+        # joblib's nesting rules and phrases; as there, asking for one worker needs no warning.
+        where = _nested_where(self.nesting_level)
+        if where is not None:
+            if n_jobs != 1:
+                warnings.warn(
+                    f"Multiprocessing-backed parallel loops cannot be nested{where}, "
+                    "setting n_jobs=1",
+                    stacklevel=3,
+                )
             return 1
         return super().effective_n_jobs(n_jobs)
 
@@ -156,6 +161,20 @@ class MultiprocessingBackend(ProcessBackend):
 
     def worker_pids(self) -> list[int]:
         return [] if self._pool is None else [p.pid for p in list(self._pool._pool)]
+
+
+def _nested_where(nesting_level: int) -> str | None:
+    """Why a pool may not start here ("" / " below loky" / " below threads"), or None."""
+    if multiprocessing.current_process().daemon:
+        return ""  # a Pool worker: daemonic processes may not have children
+    # loky counts its depth in each worker; a pool forked there would nest process trees.
+    # Read only when loky is loaded: otherwise this cannot be a loky worker.
+    loky_executor = sys.modules.get("loky.process_executor")
+    if getattr(loky_executor, "_CURRENT_DEPTH", 0) > 0:
+        return " below loky"
+    if nesting_level > 0 and threading.current_thread() is not threading.main_thread():
+        return " below threads"  # fork() from a thread of a task is unsafe
+    return None
 
 
 def _alive(pid: int) -> bool:

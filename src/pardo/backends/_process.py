@@ -53,13 +53,18 @@ def encode_batch(batch: Batch, override: Callable[[Any], Any] | None = None) -> 
                 _dumps(task, override)
             except Exception as task_exc:
                 func = getattr(task[0], "__qualname__", repr(task[0]))
+                # "Could not pickle the task to send it to the workers" is joblib's phrase.
                 msg = (
-                    f"task {batch.start + offset} ({func}) could not be pickled to send it to a "
-                    f"worker process: {type(task_exc).__name__}: {task_exc}. Use a threading "
-                    "backend for objects that cannot be pickled (locks, open files, sockets)."
+                    "Could not pickle the task to send it to the workers: task "
+                    f"{batch.start + offset} ({func}): {type(task_exc).__name__}: {task_exc}. "
+                    "Use a threading backend for objects that cannot be pickled (locks, open "
+                    "files, sockets)."
                 )
                 raise TaskPicklingError(msg) from task_exc
-        msg = f"batch starting at task {batch.start} could not be pickled: {exc}"
+        msg = (
+            "Could not pickle the task to send it to the workers: the batch starting at task "
+            f"{batch.start} fails to pickle: {exc}"
+        )
         raise TaskPicklingError(msg) from exc
 
 

@@ -15,13 +15,17 @@ from pardo.backends._base import Backend
 __all__ = [
     "available_backends",
     "backend_factory",
+    "backend_type",
     "check_backend_name",
     "get_default_backend",
     "make_backend",
+    "processes_available",
     "register_parallel_backend",
 ]
 
 _BUILTIN = ("dask", "loky", "multiprocessing", "sequential", "threading")
+#: Built-in backends whose workers are processes: they need the ``_multiprocessing`` module.
+_PROCESS_BACKENDS = ("loky", "multiprocessing")
 
 #: name -> factory for backends registered at run time; "" holds the default backend's name.
 _REGISTRY: dict[str, Any] = {"": "loky"}
@@ -42,9 +46,27 @@ def register_parallel_backend(
         _REGISTRY[""] = name
 
 
+def processes_available() -> bool:
+    """Whether this Python can start worker processes (it has the ``_multiprocessing`` module).
+
+    Single-threaded builds (Pyodide) lack it; there pardo still imports and runs in the caller.
+    """
+    try:
+        import _multiprocessing  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def get_default_backend() -> str:
-    """Name of the backend used when neither an argument nor a config names one."""
+    """Name of the backend used when neither an argument nor a config names one.
+
+    Without process support the process default gives way to ``"sequential"``, as joblib then
+    runs everything in the caller: only a process backend asked for by name fails.
+    """
     name: str = _REGISTRY[""]
+    if name in _PROCESS_BACKENDS and not processes_available():
+        return "sequential"
     return name
 
 
@@ -77,11 +99,29 @@ def backend_factory(name: str) -> Callable[..., Backend]:
         factory: Callable[..., Backend] = _REGISTRY[name]
         return factory
     if name in _BUILTIN:
+        if name in _PROCESS_BACKENDS and not processes_available():
+            msg = (
+                f"backend {name!r} needs worker processes, but this Python has no "
+                "_multiprocessing module (a single-threaded build such as Pyodide): use "
+                "backend='sequential' or 'threading', or n_jobs=1"
+            )
+            raise ImportError(msg)
         module = importlib.import_module(f"pardo.backends._{name}")
         builtin: Callable[..., Backend] = module.backend_class
         return builtin
     msg = f"Invalid backend: {name!r}, expected one of {available_backends()!r}"
     raise ValueError(msg)
+
+
+def backend_type(backend: Any) -> type[Backend] | None:
+    """The class ``make_backend(backend)`` would build, when known without building one.
+
+    None for a registered factory that is a plain function (only calling it tells).
+    """
+    if isinstance(backend, Backend):
+        return type(backend)
+    factory = backend_factory(backend if isinstance(backend, str) else "multiprocessing")
+    return factory if isinstance(factory, type) and issubclass(factory, Backend) else None
 
 
 def make_backend(
