@@ -5,7 +5,8 @@ Paths on a node are relative to the login directory. ``--workdir ...`` is a fres
 job (``.pardo/tmp/<host>-<pid>-<seq>``), always removed after the job; ``--workdir .`` is the
 local working directory taken relative to ``$HOME``. Transferred files keep their relative path
 under the workdir; ``dir/./rest`` keeps only ``rest`` (rsync's ``--relative`` rule); absolute
-paths stay absolute. Returned files land at the same relative path under the local working
+paths stay absolute. A workdir under the local ``$HOME`` (``--workdir ~/x``) is taken relative to
+it, since the node's home is elsewhere. Returned files land at the same relative path under the local working
 directory. rsync's exit status 255 means the connection failed: a node failure, not the job's.
 """
 
@@ -49,6 +50,15 @@ def _local_dot() -> str:
     return cwd if rel.startswith("..") else rel
 
 
+def _node_relative(path: str) -> str:
+    """A workdir under the local $HOME is taken relative to it: ``--workdir ~/x``, which the
+    local shell expands, means ``x`` in the login directory of each node."""
+    home = os.path.expanduser("~").rstrip("/")
+    if home and (path == home or path.startswith(home + "/")):
+        return path[len(home) :].lstrip("/")
+    return path
+
+
 def _remote_path(workdir: str, path: str) -> str:
     if os.path.isabs(path):
         return "/./" + path.lstrip("/")
@@ -88,10 +98,10 @@ class Staging:
             return fresh_workdir(host, seq)
         if self.workdir == ".":
             return _local_dot()
-        return expand_name(self.workdir, values, seq, slot)
+        return _node_relative(expand_name(self.workdir, values, seq, slot))
 
     def base_workdir(self) -> str:
-        return _local_dot() if self.workdir == "." else self.workdir
+        return _local_dot() if self.workdir == "." else _node_relative(self.workdir)
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class Nodes:
     nodes: list[Node]
     dead: str
     extra_users: list[str] = field(default_factory=list)
+    acl: list[tuple[str, str]] = field(default_factory=list)
 
     def start(self, node: Node) -> None:
         assert SSHD is not None
@@ -136,6 +137,20 @@ def kill_user_processes(user: str) -> None:
                 proc.kill()
 
 
+def _closed_dirs() -> list[str]:
+    """Directories above this interpreter that other users cannot enter (/root, mode 700)."""
+    found: list[str] = []
+    for start in {os.path.realpath(sys.executable), sys.prefix, sys.base_prefix}:
+        path = os.path.dirname(start) if os.path.isfile(start) else start
+        while True:
+            if not os.stat(path).st_mode & 0o001 and path not in found:
+                found.append(path)
+            if path == "/":
+                break
+            path = os.path.dirname(path)
+    return found
+
+
 def _free_port(address: str) -> int:
     with socket.socket() as s:
         s.bind((address, 0))
@@ -170,6 +185,13 @@ def cluster() -> Iterator[Nodes]:
             users.append(user)
             # useradd leaves the password "!", which sshd without PAM takes as a locked account.
             _run("usermod", "-p", "*", user)
+            # The node users run this interpreter (with numpy and dask): let them reach it
+            # where it lies under a closed directory, for this run only (undone at the end).
+            for path in _closed_dirs():
+                if shutil.which("setfacl") is None:
+                    break
+                _run("setfacl", "-m", f"u:{user}:x", path)
+                cluster.acl.append((path, user))
             os.makedirs(os.path.join(home, ".ssh"))
             with open(os.path.join(home, ".ssh", "authorized_keys"), "w", encoding="utf-8") as f:
                 f.write(public)
@@ -207,6 +229,8 @@ def cluster() -> Iterator[Nodes]:
     finally:
         for node in nodes:
             cluster.kill(node)
+        for path, user in cluster.acl:
+            subprocess.run(["setfacl", "-x", f"u:{user}", path], capture_output=True, check=False)
         for user in users:
             kill_user_processes(user)
             subprocess.run(["userdel", user], capture_output=True, check=False)
