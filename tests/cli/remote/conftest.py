@@ -112,6 +112,11 @@ class Nodes:
     def revive(self, node: Node) -> None:
         self.start(node)
 
+    def accepted(self, node: Node) -> int:
+        """How many ssh logins the node's sshd has accepted so far."""
+        with open(os.path.join(self.root, f"sshd-{node.address}.log"), encoding="utf-8") as log:
+            return sum("Accepted publickey" in line for line in log)
+
     def logins(self) -> list[str]:
         return [node.login for node in self.nodes]
 
@@ -211,7 +216,7 @@ def cluster() -> Iterator[Nodes]:
                     f"PidFile {root}/sshd-{n}.pid\nAllowUsers {user}\n"
                     "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                     "PubkeyAuthentication yes\nUsePAM no\nStrictModes no\n"
-                    "MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n"
+                    "MaxStartups 100\nMaxSessions 100\nLogLevel VERBOSE\n"
                     f"SetEnv PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin\n"
                 )
             nodes.append(Node(address, port, user, home, config))
