@@ -142,16 +142,16 @@ class HostPool:
             while True:
                 if self._closing.is_set() or stopping():
                     return None
-                free = [
+                up = [
                     host
                     for host in self.hosts
-                    if host.state is HostState.UP
-                    and host.running < host.slots
-                    and (pin is None or host.name == pin)
+                    if host.state is HostState.UP and (pin is None or host.name == pin)
                 ]
+                # A host where this job has not failed is worth waiting for while one is up.
+                fresh = [host for host in up if host.name not in avoided]
+                free = [host for host in (fresh or up) if host.running < host.slots]
                 if free:
-                    fresh = [host for host in free if host.name not in avoided]
-                    host = min(fresh or free, key=lambda h: h.running / h.slots)
+                    host = min(free, key=lambda h: h.running / h.slots)
                     host.running += 1
                     return host
                 if self._gone(pin):

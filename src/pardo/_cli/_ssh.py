@@ -71,6 +71,11 @@ class SshCommand:
         return f"{host}:{path}"
 
 
+def _last_line(data: bytes) -> str:
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines()]
+    return next((line for line in reversed(lines) if line), "")
+
+
 class Master:
     """One ``ssh -M -N`` process for a host; ``start`` says whether multiplexing works."""
 
@@ -108,8 +113,8 @@ class Master:
         deadline = time.monotonic() + CONNECT_SECONDS + 2
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read() if self._proc.stderr else b""
-                self.error = err.decode("utf-8", "replace").strip() or "ssh exited"
+                _, err = self._proc.communicate()  # also closes its pipes
+                self.error = _last_line(err) or f"ssh exited {self._proc.returncode}"
                 self._proc = None
                 return False
             if os.path.exists(path):
@@ -135,8 +140,9 @@ class Master:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
+            for pipe in (proc.stdin, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         if self.ssh.control_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.ssh.control_path)
