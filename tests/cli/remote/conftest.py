@@ -124,7 +124,10 @@ class Nodes:
         return f"nobody@{self.dead}:{self.nodes[0].port}"
 
     def user_processes(self, node: Node) -> list[psutil.Process]:
-        return [p for p in psutil.process_iter(["username"]) if p.info["username"] == node.user]
+        """The node user's processes now; ``p.info["name"]`` is read already (they come and go)."""
+        return [
+            p for p in psutil.process_iter(["username", "name"]) if p.info["username"] == node.user
+        ]
 
 
 class _suppress:

@@ -71,7 +71,7 @@ def test_a_node_dying_mid_run_has_its_jobs_rerun_elsewhere(nodes: Nodes, tmp_pat
     proc = _start(nodes, tmp_path, "-S", f"2/{victim.login},2/{survivor.login}", "--joblog", "log",
                   "sleep 1; echo {}", ":::", *[str(i) for i in range(8)])
     try:
-        assert wait_until(lambda: any(p.name() == "sleep" for p in nodes.user_processes(victim)), 20)
+        assert wait_until(lambda: any(p.info["name"] == "sleep" for p in nodes.user_processes(victim)), 20)
         nodes.kill(victim)
         out, err = proc.communicate(timeout=90)
     finally:
@@ -88,7 +88,7 @@ def test_a_node_dying_mid_run_has_its_jobs_rerun_elsewhere(nodes: Nodes, tmp_pat
 
 
 def _remote_sleeps(nodes: Nodes) -> list[int]:
-    return [p.pid for n in nodes.nodes for p in nodes.user_processes(n) if p.name() == "sleep"]
+    return [p.pid for n in nodes.nodes for p in nodes.user_processes(n) if p.info["name"] == "sleep"]
 
 
 def test_timeout_kills_the_remote_process_group(pardo, nodes: Nodes, tmp_path: Path) -> None:
