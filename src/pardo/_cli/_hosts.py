@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from pardo._cli._ssh import Master, SshCommand
-from pardo._cli._sshlogin import SshLogin
+from pardo._sshlogin import SshLogin
 
 __all__ = ["GIVE_UP_CONNECTS", "Host", "HostPool", "HostState", "HostStats"]
 
@@ -226,9 +226,9 @@ class HostPool:
             for host in self.hosts:
                 if self._closing.is_set():
                     return
-                if host.state is HostState.DOWN and host.next_probe <= now:
-                    if self._try(host) is None:
-                        self._note(f"host {host.login.label} is up again")
+                due = host.state is HostState.DOWN and host.next_probe <= now
+                if due and self._try(host) is None:
+                    self._note(f"host {host.login.label} is up again")
 
     # -- reporting ------------------------------------------------------------------------------
 

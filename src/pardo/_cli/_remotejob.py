@@ -160,7 +160,9 @@ def _attempt(
     if sent.connection_failed:
         return _NodeFailure(_last_line(sent.stderr, "rsync could not connect"))
     if sent.code:
-        return JobResult(job, command, "done", host.name, start, 0.0, sent.code, 0, b"", sent.stderr)
+        return JobResult(
+            job, command, "done", host.name, start, 0.0, sent.code, 0, b"", sent.stderr
+        )
     script = wrapper(command, remote.token, workdir, env)
     # The job's stdin on the node is this pipe's read end; its write end stays open while the
     # job runs. When it closes (the job is stopped, pardo exits or dies) the node kills the job.
@@ -195,7 +197,18 @@ def _attempt(
     runtime = time.monotonic() - began
     report = read_report(stderr, remote.token)
     if killed and not timed_out:
-        return JobResult(job, command, "killed", host.name, start, runtime, -1, signal.SIGTERM, stdout, report.stderr)
+        return JobResult(
+            job,
+            command,
+            "killed",
+            host.name,
+            start,
+            runtime,
+            -1,
+            signal.SIGTERM,
+            stdout,
+            report.stderr,
+        )
     if timed_out:
         staging.clean(ssh, workdir, job.values, job.seq, slot)
         return JobResult(

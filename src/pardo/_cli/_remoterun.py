@@ -25,10 +25,10 @@ from pardo._cli._jobs import Job, JobResult, JobSettings
 from pardo._cli._remote import make_token
 from pardo._cli._remotejob import RemoteRun, connect_host, run_remote_job
 from pardo._cli._ssh import SshCommand
-from pardo._cli._sshlogin import read_sshlogins
+from pardo._sshlogin import read_sshlogins
 from pardo._cli._transfer import Staging
 
-__all__ = ["RemoteFeed", "Opened", "open_remote", "remote_bar", "remote_ending"]
+__all__ = ["Opened", "RemoteFeed", "open_remote", "remote_bar", "remote_ending"]
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,7 @@ def remote_ending(pool: HostPool, total: int | None) -> tuple[list[str], bool]:
         ran = sum(h.stats.done + h.stats.failed for h in pool.hosts)
         left = f"; {total - ran} of {total} jobs not run" if total is not None else ""
         why = "; ".join(
-            f"{h.login.label}: {h.reason}"
-            for h in pool.hosts
-            if h.state is HostState.DOWN
+            f"{h.login.label}: {h.reason}" for h in pool.hosts if h.state is HostState.DOWN
         )
         lines.append(f"no host left: {why}{left}")
     return lines, pool.exhausted

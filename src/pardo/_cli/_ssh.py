@@ -18,7 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from pardo._cli._sshlogin import SshLogin
+from pardo._sshlogin import SshLogin
 
 __all__ = ["Master", "SshCommand", "quote_remote"]
 

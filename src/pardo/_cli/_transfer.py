@@ -108,7 +108,9 @@ class Staging:
     def send_basefiles(self, ssh: SshCommand) -> StepResult:
         return self._send(ssh, self.basefiles, self.base_workdir())
 
-    def send(self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int) -> StepResult:
+    def send(
+        self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int
+    ) -> StepResult:
         files = [expand_name(name, values, seq, slot) for name in self.transfers]
         return self._send(ssh, files, workdir)
 
@@ -124,7 +126,9 @@ class Staging:
             return _run(ssh.rsync(*absolute, ssh.remote("/")))
         return StepResult(0)
 
-    def fetch(self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int) -> StepResult:
+    def fetch(
+        self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int
+    ) -> StepResult:
         """Bring the job's ``--return`` files back (a missing one is the job's failure)."""
         files = [expand_name(name, values, seq, slot) for name in self.returns]
         if not files:
@@ -132,7 +136,9 @@ class Staging:
         sources = [ssh.remote(_remote_path(workdir, f)) for f in files]
         return _run(ssh.rsync(*sources, "./"))
 
-    def clean(self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int) -> StepResult:
+    def clean(
+        self, ssh: SshCommand, workdir: str, values: Sequence[str], seq: int, slot: int
+    ) -> StepResult:
         """Remove the job's transferred and returned files (``--cleanup``) and a ``...`` dir."""
         fresh = self.workdir == FRESH
         if not (self.cleanup or fresh):
@@ -166,10 +172,14 @@ def _removal(workdir: str, names: Sequence[str], whole_dir: bool) -> str:
             q = shlex.quote(name)
             lines.append(f"rm -rf -- {q}")
             lines.append(f"d=$(dirname -- {q})")
-            lines.append('while [ "$d" != . ] && [ "$d" != / ] && rmdir -- "$d" 2>/dev/null; do d=$(dirname -- "$d"); done')
+            lines.append(
+                'while [ "$d" != . ] && [ "$d" != / ] && rmdir -- "$d" 2>/dev/null; do d=$(dirname -- "$d"); done'
+            )
         lines.append("cd")
     if workdir and not os.path.isabs(workdir):
         lines.append(f"d=$(dirname -- {wd})" if whole_dir else f"d={wd}")
-        lines.append('while [ "$d" != . ] && rmdir -- "$d" 2>/dev/null; do d=$(dirname -- "$d"); done')
+        lines.append(
+            'while [ "$d" != . ] && rmdir -- "$d" 2>/dev/null; do d=$(dirname -- "$d"); done'
+        )
     lines.append("exit 0")
     return "\n".join(lines)

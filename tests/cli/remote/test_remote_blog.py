@@ -16,7 +16,9 @@ GAMMAS, CS = ("0.1", "1", "10"), ("0.2", "2", "20")
 
 def test_blog_command_line_returns_the_nine_models(pardo, nodes: Nodes, tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "example.py")
-    (tmp_path / "nodefile").write_text("# the two loopback nodes\n" + "\n".join(nodes.logins()) + "\n")
+    (tmp_path / "nodefile").write_text(
+        "# the two loopback nodes\n" + "\n".join(nodes.logins()) + "\n"
+    )
     result = pardo(
         "--ssh", nodes.ssh, "--joblog", "log.tsv",
         "--sshloginfile", "nodefile", "--workdir", os.path.expanduser("~/parallel-example"),

@@ -24,8 +24,17 @@ def joblog(path: Path) -> list[list[str]]:
 def test_a_dead_node_loses_no_job(pardo, nodes: Nodes, tmp_path: Path) -> None:
     logins = [*nodes.logins(), nodes.dead_login()]
     values = [str(i) for i in range(30)]
-    result = run(pardo, nodes, "-S", ",".join(f"2/{x}" for x in logins), "--joblog", "log",
-                 "echo", ":::", *values)
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        ",".join(f"2/{x}" for x in logins),
+        "--joblog",
+        "log",
+        "echo",
+        ":::",
+        *values,
+    )
     assert result.status == 0, result.err
     assert sorted(result.lines, key=int) == values
     rows = joblog(tmp_path / "log")
@@ -44,16 +53,31 @@ def test_no_host_left_fails_naming_every_host(pardo, nodes: Nodes) -> None:
 
 
 def test_exit_255_is_the_jobs_not_the_nodes(pardo, nodes: Nodes, tmp_path: Path) -> None:
-    result = run(pardo, nodes, "-S", nodes.logins()[0], "--joblog", "log", "exit {}", ":::", "255", "0")
+    result = run(
+        pardo, nodes, "-S", nodes.logins()[0], "--joblog", "log", "exit {}", ":::", "255", "0"
+    )
     assert result.status == 1
     assert sorted(row[6] for row in joblog(tmp_path / "log")) == ["0", "255"]
     assert "is down" not in result.err
 
 
-def test_retries_prefer_a_host_where_the_job_has_not_failed(pardo, nodes: Nodes, tmp_path: Path) -> None:
+def test_retries_prefer_a_host_where_the_job_has_not_failed(
+    pardo, nodes: Nodes, tmp_path: Path
+) -> None:
     bad, good = nodes.logins()
-    result = run(pardo, nodes, "-S", f"1/{bad},1/{good}", "--retries", "2", "--joblog", "log",
-                 f'true {{}}; [ "$PARALLEL_SSHLOGIN" != "{bad}" ]', ":::", *"abcd")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        f"1/{bad},1/{good}",
+        "--retries",
+        "2",
+        "--joblog",
+        "log",
+        f'true {{}}; [ "$PARALLEL_SSHLOGIN" != "{bad}" ]',
+        ":::",
+        *"abcd",
+    )
     assert result.status == 0, result.err
     assert {row[1] for row in joblog(tmp_path / "log")} == {good}
 
@@ -68,10 +92,21 @@ def _start(nodes: Nodes, tmp_path: Path, *argv: str) -> subprocess.Popen[bytes]:
 
 def test_a_node_dying_mid_run_has_its_jobs_rerun_elsewhere(nodes: Nodes, tmp_path: Path) -> None:
     victim, survivor = nodes.nodes
-    proc = _start(nodes, tmp_path, "-S", f"2/{victim.login},2/{survivor.login}", "--joblog", "log",
-                  "sleep 1; echo {}", ":::", *[str(i) for i in range(8)])
+    proc = _start(
+        nodes,
+        tmp_path,
+        "-S",
+        f"2/{victim.login},2/{survivor.login}",
+        "--joblog",
+        "log",
+        "sleep 1; echo {}",
+        ":::",
+        *[str(i) for i in range(8)],
+    )
     try:
-        assert wait_until(lambda: any(p.info["name"] == "sleep" for p in nodes.user_processes(victim)), 20)
+        assert wait_until(
+            lambda: any(p.info["name"] == "sleep" for p in nodes.user_processes(victim)), 20
+        )
         nodes.kill(victim)
         out, err = proc.communicate(timeout=90)
     finally:
@@ -88,20 +123,45 @@ def test_a_node_dying_mid_run_has_its_jobs_rerun_elsewhere(nodes: Nodes, tmp_pat
 
 
 def _remote_sleeps(nodes: Nodes) -> list[int]:
-    return [p.pid for n in nodes.nodes for p in nodes.user_processes(n) if p.info["name"] == "sleep"]
+    return [
+        p.pid for n in nodes.nodes for p in nodes.user_processes(n) if p.info["name"] == "sleep"
+    ]
 
 
 def test_timeout_kills_the_remote_process_group(pardo, nodes: Nodes, tmp_path: Path) -> None:
-    result = run(pardo, nodes, "-S", nodes.logins()[0], "--timeout", "1", "--joblog", "log",
-                 "sleep 60 & sleep 60; true", ":::", "1")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        nodes.logins()[0],
+        "--timeout",
+        "1",
+        "--joblog",
+        "log",
+        "sleep 60 & sleep 60; true",
+        ":::",
+        "1",
+    )
     assert result.status == 1
     assert joblog(tmp_path / "log")[0][6] == "-1"
     assert wait_until(lambda: not _remote_sleeps(nodes), 10)  # both sleeps, the whole group
 
 
 def test_halt_now_kills_remote_jobs(pardo, nodes: Nodes) -> None:
-    result = run(pardo, nodes, "-S", ",".join(nodes.logins()), "--halt", "now,fail=1",
-                 "sleep {}; exit 1", ":::", "0", "60", "60", "60")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        ",".join(nodes.logins()),
+        "--halt",
+        "now,fail=1",
+        "sleep {}; exit 1",
+        ":::",
+        "0",
+        "60",
+        "60",
+        "60",
+    )
     assert result.status == 1
     assert wait_until(lambda: not _remote_sleeps(nodes), 10)
 
@@ -121,7 +181,9 @@ def test_ctrl_c_kills_remote_jobs(nodes: Nodes, tmp_path: Path) -> None:
 
 
 def test_sigkill_of_pardo_still_stops_remote_jobs(nodes: Nodes, tmp_path: Path) -> None:
-    proc = _start(nodes, tmp_path, "-S", nodes.logins()[0], "--no-controlmaster", "sleep", ":::", "60")
+    proc = _start(
+        nodes, tmp_path, "-S", nodes.logins()[0], "--no-controlmaster", "sleep", ":::", "60"
+    )
     try:
         assert wait_until(lambda: len(_remote_sleeps(nodes)) == 1, 20)
         proc.kill()

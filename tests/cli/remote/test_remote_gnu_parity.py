@@ -14,7 +14,9 @@ import pytest
 
 from .conftest import Nodes
 
-pytestmark = pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU Parallel not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("parallel") is None, reason="GNU Parallel not installed"
+)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "example.py"
 
@@ -22,7 +24,10 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "example.py"
 def _both(nodes: Nodes, where: Path, *argv: str) -> dict[str, tuple[int, str, list[list[str]]]]:
     """Run ``argv`` with each tool in its own copy of ``where``; status, stdout, joblog rows."""
     out = {}
-    for tool, head in (("parallel", ["parallel", "--will-cite"]), ("pardo", [sys.executable, "-m", "pardo"])):
+    for tool, head in (
+        ("parallel", ["parallel", "--will-cite"]),
+        ("pardo", [sys.executable, "-m", "pardo"]),
+    ):
         cwd = where / tool
         shutil.copytree(where / "src", cwd)
         proc = subprocess.run(
@@ -100,7 +105,10 @@ def test_transfer_return_cleanup_match(nodes: Nodes, src: Path) -> None:
 def test_nonall_matches(nodes: Nodes, src: Path) -> None:
     logins = ",".join(f"1/{x}" for x in nodes.logins())
     runs = {}
-    for tool, head in (("parallel", ["parallel", "--will-cite"]), ("pardo", [sys.executable, "-m", "pardo"])):
+    for tool, head in (
+        ("parallel", ["parallel", "--will-cite"]),
+        ("pardo", [sys.executable, "-m", "pardo"]),
+    ):
         proc = subprocess.run([*head, "--ssh", nodes.ssh, "-S", logins, "--nonall", "id", "-un"],
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         runs[tool] = (proc.returncode, sorted(proc.stdout.split()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pardo._cli._sshlogin import parse_sshlogin, read_sshlogins
+from pardo._sshlogin import parse_sshlogin, read_sshlogins
 
 from .conftest import Nodes
 
@@ -20,9 +20,17 @@ class TestSshloginParsing:
     def test_forms(self) -> None:
         login = parse_sshlogin("4/alice@node1:2222")
         assert (login.cpus, login.user, login.host, login.port, login.name) == (
-            4, "alice", "node1", 2222, "alice@node1:2222")
+            4,
+            "alice",
+            "node1",
+            2222,
+            "alice@node1:2222",
+        )
         assert parse_sshlogin(":").local and parse_sshlogin("2/:").cpus == 2
-        assert parse_sshlogin("ssh -p 2 h").ssh == ("ssh", "-p", "2") and parse_sshlogin("ssh -p 2 h").host == "h"
+        assert (
+            parse_sshlogin("ssh -p 2 h").ssh == ("ssh", "-p", "2")
+            and parse_sshlogin("ssh -p 2 h").host == "h"
+        )
 
     def test_commas_repeats_files_comments_and_dotdot(self, tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setenv("HOME", str(tmp_path))
@@ -48,14 +56,23 @@ def test_env_is_forwarded_only_when_asked(pardo, nodes: Nodes, monkeypatch) -> N
     monkeypatch.setenv("MYVAR", "one 'two'; three")
     monkeypatch.setenv("OTHER", "not sent")
     login = nodes.logins()[0]
-    result = run(pardo, nodes, "-S", login, "--env", "MYVAR", "true {}; echo \"[$MYVAR][$OTHER]\"", ":::", "1")
+    result = run(
+        pardo, nodes, "-S", login, "--env", "MYVAR", 'true {}; echo "[$MYVAR][$OTHER]"', ":::", "1"
+    )
     assert result.lines == ["[one 'two'; three][]"]
 
 
 def test_job_variables_and_slots(pardo, nodes: Nodes) -> None:
     logins = [f"1/{login}" for login in nodes.logins()]
-    result = run(pardo, nodes, "-S", ",".join(logins),
-                 "echo {%} $PARALLEL_SSHLOGIN $PARDO_SSHLOGIN $PARALLEL_SEQ $(id -un)", ":::", *"abcd")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        ",".join(logins),
+        "echo {%} $PARALLEL_SSHLOGIN $PARDO_SSHLOGIN $PARALLEL_SEQ $(id -un)",
+        ":::",
+        *"abcd",
+    )
     assert result.status == 0, result.err
     rows = [line.split() for line in result.lines]
     assert {row[0] for row in rows} <= {"1", "2"}  # one slot per host, two in all
@@ -100,9 +117,22 @@ def test_transfer_return_cleanup(pardo, nodes: Nodes, tmp_path: Path) -> None:
     node = nodes.nodes[1]
     (tmp_path / "d" / "sub dir").mkdir(parents=True)
     (tmp_path / "d" / "sub dir" / "in 1.txt").write_text("hello\n")
-    result = run(pardo, nodes, "-S", node.login, "--wd", "wd4", "--transferfile", "{}",
-                 "--return", "out {#}.txt", "--cleanup",
-                 "cat 'sub dir/in 1.txt' > 'out {#}.txt'; ls -R", ":::", "d/./sub dir/in 1.txt")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        node.login,
+        "--wd",
+        "wd4",
+        "--transferfile",
+        "{}",
+        "--return",
+        "out {#}.txt",
+        "--cleanup",
+        "cat 'sub dir/in 1.txt' > 'out {#}.txt'; ls -R",
+        ":::",
+        "d/./sub dir/in 1.txt",
+    )
     assert result.status == 0, result.err
     assert (tmp_path / "out 1.txt").read_text() == "hello\n"  # came back, same relative path
     assert "sub dir" in result.out  # arrived as "sub dir/in 1.txt": the dir/./rest rule
@@ -113,8 +143,21 @@ def test_trc_and_basefile_cleanup(pardo, nodes: Nodes, tmp_path: Path) -> None:
     node = nodes.nodes[0]
     (tmp_path / "base.sh").write_text("echo base\n")
     (tmp_path / "x.in").write_text("x\n")
-    result = run(pardo, nodes, "-S", node.login, "--wd", "w", "--bf", "base.sh", "--trc", "{.}.out",
-                 "sh base.sh > {.}.out; cat {} >> {.}.out", ":::", "x.in")
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        node.login,
+        "--wd",
+        "w",
+        "--bf",
+        "base.sh",
+        "--trc",
+        "{.}.out",
+        "sh base.sh > {.}.out; cat {} >> {.}.out",
+        ":::",
+        "x.in",
+    )
     assert result.status == 0, result.err
     assert (tmp_path / "x.out").read_text() == "base\nx\n"
     assert not os.path.exists(node.path("w"))
@@ -130,8 +173,17 @@ def test_controlmaster_one_login_per_host(pardo, nodes: Nodes, tmp_path: Path) -
     for i in range(8):
         (tmp_path / f"f{i}").write_text("x")
     before = nodes.accepted(node)
-    result = run(pardo, nodes, "-S", node.login, "--trc", "{}.out", "touch {}.out",
-                 ":::", *[f"f{i}" for i in range(8)])
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        node.login,
+        "--trc",
+        "{}.out",
+        "touch {}.out",
+        ":::",
+        *[f"f{i}" for i in range(8)],
+    )
     assert result.status == 0, result.err
     assert nodes.accepted(node) - before == 1
     before = nodes.accepted(node)
