@@ -84,10 +84,10 @@ def ssh_cluster(
         }
     scheduler = {
         "cls": distributed.Scheduler,
-        "options": {"host": scheduler_host or get_ip(), "dashboard": False},
+        "options": {"host": scheduler_host or get_ip(), "dashboard": False},  # type: ignore[no-untyped-call]
     }
     with (
-        SpecCluster(workers=workers, scheduler=scheduler, name="pardo-ssh") as cluster,
+        SpecCluster(workers=workers, scheduler=scheduler, name="pardo-ssh") as cluster,  # type: ignore[no-untyped-call]
         distributed.Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         yield client
