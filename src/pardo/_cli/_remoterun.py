@@ -9,6 +9,7 @@ Ctrl-C, it removes basefiles (``--cleanup``), closes every master connection and
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shlex
 import shutil
@@ -18,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+import psutil
+
 from pardo._cli._args import CliOptions, UsageError, resolve_jobs
 from pardo._cli._control import JobControl
 from pardo._cli._hosts import Host, HostPool, HostState
@@ -25,8 +28,8 @@ from pardo._cli._jobs import Job, JobResult, JobSettings
 from pardo._cli._remote import make_token
 from pardo._cli._remotejob import RemoteRun, connect_host, run_remote_job
 from pardo._cli._ssh import SshCommand
-from pardo._sshlogin import read_sshlogins
 from pardo._cli._transfer import Staging
+from pardo._sshlogin import read_sshlogins
 
 __all__ = ["Opened", "RemoteFeed", "open_remote", "remote_bar", "remote_ending"]
 
@@ -37,6 +40,17 @@ class Opened:
 
     run: RemoteRun
     threads: int
+
+
+_PREFIX = "pardo-ssh-"
+
+
+def _remove_orphans(base: str) -> None:
+    """Socket directories of pardo runs that were killed (SIGKILL skips their cleanup)."""
+    for path in glob.glob(os.path.join(base, f"{_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _program(opts: CliOptions) -> tuple[str, ...]:
@@ -62,8 +76,13 @@ def open_remote(opts: CliOptions, total: int | None, stderr: IO[bytes]) -> Itera
         if not name.isidentifier():
             raise UsageError(f"--env {name!r} is not a variable name")
     program = _program(opts)
-    base = "/tmp" if os.path.isdir("/tmp") else None
-    control_dir = tempfile.mkdtemp(prefix="pardo-", dir=base) if remote.controlmaster else None
+    base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+    _remove_orphans(base)
+    control_dir = (
+        tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
+        if remote.controlmaster
+        else None
+    )
     hosts = [
         Host(login, None if login.local else SshCommand(login, program),
              slots=resolve_jobs(opts.jobs, total, login.cpus) if login.cpus else 1)
