@@ -23,6 +23,7 @@ from pardo._cli._jobs import Job, JobResult, JobSettings, run_once, terminate
 from pardo._cli._remote import read_report, wrapper
 from pardo._cli._ssh import CONNECT_SECONDS, Master, SshCommand
 from pardo._cli._transfer import Staging
+from pardo._config import cpu_count
 
 __all__ = ["RemoteRun", "connect_host", "run_remote_job"]
 
@@ -55,7 +56,7 @@ def connect_host(
     """Bring ``host`` up; None, or why it is down. Runs while the host is down, so no job uses
     ``host.ssh`` meanwhile."""
     if host.login.local:
-        host.cpus = host.login.cpus or os.cpu_count() or 1
+        host.cpus = host.login.cpus or cpu_count()
         return None
     master_error = ""
     if host.master is not None:

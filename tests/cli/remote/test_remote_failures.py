@@ -194,3 +194,44 @@ def test_sigkill_of_pardo_still_stops_remote_jobs(nodes: Nodes, tmp_path: Path) 
             proc.communicate()
     # the job's ssh client sees its stdin close and exits; the node's watchdog kills the job
     assert wait_until(lambda: not _remote_sleeps(nodes), 15)
+
+
+def test_a_node_that_comes_back_gets_jobs_again(nodes: Nodes, tmp_path: Path) -> None:
+    late, steady = nodes.nodes
+    nodes.kill(late)
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pardo", "--ssh", nodes.ssh, "-S", f"1/{late.login},1/{steady.login}",
+             "--joblog", "log", "sleep 0.5; echo {}", ":::", *[str(i) for i in range(30)]],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=sink,
+        )  # fmt: skip
+    try:
+        assert wait_until(lambda: "is down" in errors.read_text(), 30)
+        nodes.revive(late)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = errors.read_text()
+    assert proc.returncode == 0, text
+    assert f"host {late.login} is up again" in text
+    assert late.login in {row[1] for row in joblog(tmp_path / "log")}
+
+
+def test_bar_shows_each_host(pardo, nodes: Nodes) -> None:
+    result = run(
+        pardo,
+        nodes,
+        "-S",
+        f"{nodes.logins()[0]},{nodes.dead_login()}",
+        "--bar",
+        "true",
+        ":::",
+        "1",
+        "2",
+    )
+    assert result.status == 0
+    assert f"{nodes.logins()[0]}: 0 run 2 ok 0 fail" in result.err
+    assert f"{nodes.dead_login()}: down" in result.err

@@ -202,3 +202,21 @@ def test_joblog_host_column_is_the_sshlogin(pardo, nodes: Nodes, tmp_path: Path)
     rows = [line.split("\t") for line in (tmp_path / "log").read_text().splitlines()[1:]]
     assert {row[1] for row in rows} == {login}
     assert sorted(row[6] for row in rows) == ["0", "3"]
+
+
+def test_plain_connections_when_the_master_cannot_start(
+    pardo, nodes: Nodes, tmp_path: Path
+) -> None:
+    fake = tmp_path / "ssh-without-master"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *ControlMaster=yes*) echo "no multiplexing here" >&2; exit 255;; esac\n'
+        f'exec {nodes.ssh} "$@"\n'
+    )
+    fake.chmod(0o755)
+    node = nodes.nodes[0]
+    before = nodes.accepted(node)
+    result = pardo("--ssh", str(fake), "-S", node.login, "echo", ":::", "a", "b")
+    assert result.status == 0, result.err
+    assert sorted(result.lines) == ["a", "b"]
+    assert nodes.accepted(node) - before == 3  # the probe and one per job, without a master

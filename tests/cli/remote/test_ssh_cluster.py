@@ -41,8 +41,11 @@ def test_parallel_runs_on_the_nodes_workers(nodes: Nodes, tmp_path: Path) -> Non
 
 
 def test_torn_down_after_an_error(nodes: Nodes) -> None:
-    with pytest.raises(ZeroDivisionError), pardo.ssh_cluster(
-        [nodes.logins()[0]], scheduler_host="127.0.0.1", connect_options=_options(nodes)
+    with (
+        pytest.raises(ZeroDivisionError),
+        pardo.ssh_cluster(
+            [nodes.logins()[0]], scheduler_host="127.0.0.1", connect_options=_options(nodes)
+        ),
     ):
         assert _pythons(nodes)
         1 / 0  # noqa: B018
@@ -51,5 +54,8 @@ def test_torn_down_after_an_error(nodes: Nodes) -> None:
 
 def test_a_file_without_remote_nodes_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "nodes").write_text(":\n")
-    with pytest.raises(ValueError, match="no remote node"), pardo.ssh_cluster(str(tmp_path / "nodes")):
+    with (
+        pytest.raises(ValueError, match="no remote node"),
+        pardo.ssh_cluster(str(tmp_path / "nodes")),
+    ):
         pass

@@ -90,4 +90,5 @@ def ssh_cluster(
         SpecCluster(workers=workers, scheduler=scheduler, name="pardo-ssh") as cluster,  # type: ignore[no-untyped-call]
         distributed.Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
+        client.wait_for_workers(len(workers))
         yield client
