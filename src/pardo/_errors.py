@@ -37,7 +37,7 @@ try:
 except ImportError:
     # Python built without _multiprocessing (Pyodide, other single-threaded builds): no process
     # pool exists there to break, and pardo must still import. BrokenExecutor is its base class.
-    from concurrent.futures import BrokenExecutor as BrokenProcessPool
+    from concurrent.futures import BrokenExecutor as BrokenProcessPool  # type: ignore[assignment]
 
 __all__ = [
     "BrokenProcessPool",

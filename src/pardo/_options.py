@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pardo._report._bars import check_progress
 from pardo._config import check_n_jobs
-from pardo._parallel_config import memmap_threshold, validate_settings
-from pardo._expr import eval_count
 from pardo._engine._faults import FaultPolicy
+from pardo._expr import eval_count
+from pardo._parallel_config import memmap_threshold, validate_settings
+from pardo._report._bars import check_progress
 from pardo.backends import (
     Backend,
     CallSettings,
@@ -107,7 +107,9 @@ class Options:
             if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
                 batch_size = 0
             if batch_size < 1:
-                msg = f"batch_size={args['batch_size']!r} is not valid; expected 'auto' or an int > 0"
+                msg = (
+                    f"batch_size={args['batch_size']!r} is not valid; expected 'auto' or an int > 0"
+                )
                 raise ValueError(msg)
             batch_size = int(batch_size)
         pre_dispatch = args["pre_dispatch"]
@@ -197,10 +199,14 @@ class Options:
 def _max_in_flight(pre_dispatch: object, n_jobs: int) -> int:
     if isinstance(pre_dispatch, str):
         return eval_count(pre_dispatch, {"n_jobs": n_jobs})
-    if isinstance(pre_dispatch, (int, float)) and not isinstance(pre_dispatch, bool):
-        # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
-        if pre_dispatch >= 1 and math.isfinite(pre_dispatch):
-            return int(pre_dispatch)
+    # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
+    if (
+        isinstance(pre_dispatch, (int, float))
+        and not isinstance(pre_dispatch, bool)
+        and math.isfinite(pre_dispatch)
+        and pre_dispatch >= 1
+    ):
+        return int(pre_dispatch)
     msg = f"pre_dispatch={pre_dispatch!r} is not valid; expected an int > 0, 'all' or '2 * n_jobs'"
     raise ValueError(msg)
 

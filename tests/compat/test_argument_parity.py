@@ -31,9 +31,17 @@ PARDO_REJECTS = {
     ("parallel_config", "n_jobs", "True"): "idem",
     ("Parallel", "batch_size", "True"): "idem",
     ("Parallel", "timeout", "True"): "idem",
-    ("Parallel", "timeout", "0"): "joblib then raises TimeoutError at random, when a result is late",
+    (
+        "Parallel",
+        "timeout",
+        "0",
+    ): "joblib then raises TimeoutError at random, when a result is late",
     ("Parallel", "pre_dispatch", "0"): "joblib then runs nothing and returns []",
-    ("Parallel", "mmap_mode", "'x'"): "joblib takes an unknown mode silently (until an array comes)",
+    (
+        "Parallel",
+        "mmap_mode",
+        "'x'",
+    ): "joblib takes an unknown mode silently (until an array comes)",
     ("Parallel", "mmap_mode", "'w'"): "idem",
     ("parallel_config", "mmap_mode", "'x'"): "idem",
     ("parallel_config", "temp_folder", "3"): "joblib fails later, when an array is memmapped",
@@ -53,7 +61,11 @@ PARDO_ACCEPTS = {
 
 #: Accepted by both, with a result that differs on purpose.
 PARDO_RESULT_DIFFERS = {
-    ("effective_n_jobs", "n_jobs", "2.5"): "joblib answers 2.5 workers; pardo counts 2, as Parallel",
+    (
+        "effective_n_jobs",
+        "n_jobs",
+        "2.5",
+    ): "joblib answers 2.5 workers; pardo counts 2, as Parallel",
     # joblib's loky pool keeps the temp folder of the call that started it (a bug).
     ("Parallel+arrays", "temp_folder", "'<tmp_path>'"): "joblib ignores it once its pool exists",
     ("Parallel+arrays", "temp_folder", "PosixPath('<tmp_path>')"): "idem",
@@ -84,8 +96,9 @@ def compare(
 
     Returns pardo's result. ``shown`` replaces ``repr(value)`` in the key (for temporary paths).
     """
-    (theirs, their_result), (ours, our_result) = verdict(lambda: run(joblib)), verdict(
-        lambda: run(pardo)
+    (theirs, their_result), (ours, our_result) = (
+        verdict(lambda: run(joblib)),
+        verdict(lambda: run(pardo)),
     )
     key = (function, argument, shown or repr(value))
     if key in PARDO_REJECTS:
@@ -106,7 +119,24 @@ def tasks(lib: ModuleType) -> list[Any]:
 # -- Parallel ----------------------------------------------------------------------------------
 
 PARALLEL_VALUES: dict[str, list[Any]] = {
-    "n_jobs": [None, 1, 2, -1, -2, 2.0, 2.5, "2", np.int64(2), "2.3", 0, 0.5, True, False, "x", [2]],
+    "n_jobs": [
+        None,
+        1,
+        2,
+        -1,
+        -2,
+        2.0,
+        2.5,
+        "2",
+        np.int64(2),
+        "2.3",
+        0,
+        0.5,
+        True,
+        False,
+        "x",
+        [2],
+    ],
     "backend": ["loky", "threading", "sequential", "multiprocessing", "bogus", 3],
     "return_as": ["list", "generator", "generator_unordered", "bogus", None],
     "verbose": [0, 1, 10, 50, 5.5, True, -1, None, "x"],
@@ -262,7 +292,9 @@ def round_trip(lib: ModuleType, path: pathlib.Path, **kwargs: Any) -> Any:
     ids=repr,
 )
 def test_dump_arguments(kwargs: dict[str, Any], tmp_path: pathlib.Path) -> None:
-    compare("dump", "kwargs", kwargs, lambda lib: round_trip(lib, tmp_path / lib.__name__, **kwargs))
+    compare(
+        "dump", "kwargs", kwargs, lambda lib: round_trip(lib, tmp_path / lib.__name__, **kwargs)
+    )
 
 
 @pytest.mark.parametrize("target", ["str", "path", "file", "compressed file"])
@@ -304,4 +336,8 @@ def test_listed_differences_are_documented() -> None:
 
 def test_the_2013_talk_example_runs() -> None:
     # Parallel(2, max_nbytes=1e6) from joblib's early talks: a float threshold.
-    assert pardo.Parallel(2, max_nbytes=1e6)(pardo.delayed(square)(i) for i in range(3)) == [0, 1, 4]
+    assert pardo.Parallel(2, max_nbytes=1e6)(pardo.delayed(square)(i) for i in range(3)) == [
+        0,
+        1,
+        4,
+    ]

@@ -31,11 +31,11 @@ from itertools import islice
 from typing import Any, Protocol
 
 from pardo._engine._batching import AutoBatcher, FixedBatcher, tail_size
-from pardo._errors import BrokenProcessPool, TaskError, TimeoutError
 from pardo._engine._faults import FaultPolicy, annotate
 from pardo._engine._inflight import InFlight, Sent, failed_already
 from pardo._engine._interrupt import TermGuard
 from pardo._engine._recovery import Recovery
+from pardo._errors import BrokenProcessPool, TaskError, TimeoutError
 from pardo._task import Batch, BatchResult, Task
 from pardo.backends import Backend
 

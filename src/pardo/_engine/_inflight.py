@@ -14,8 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
-from pardo._errors import BrokenProcessPool
 from pardo._engine._faults import FILL, RESTART, RETRY, SPLIT, Verdict
+from pardo._errors import BrokenProcessPool
 from pardo._task import Batch, Task
 from pardo.backends import Backend
 

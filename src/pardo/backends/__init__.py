@@ -53,7 +53,7 @@ def processes_available() -> bool:
     Single-threaded builds (Pyodide) lack it; there pardo still imports and runs in the caller.
     """
     try:
-        import _multiprocessing  # noqa: F401
+        import _multiprocessing  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         return False
     return True

@@ -21,11 +21,11 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar
 
-from pardo._config import cpu_count, env_thread_caps
 from pardo._arrays._memmap import MemmapContext
+from pardo._config import cpu_count, env_thread_caps
 from pardo._task import Batch
-from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
+from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._process import chain_decoded, encode_batch
 
 __all__ = ["LokyBackend", "backend_class"]

@@ -23,11 +23,11 @@ from typing import Any, ClassVar
 
 import cloudpickle
 
+from pardo._arrays._memmap import MemmapContext
 from pardo._config import cpu_count, env_thread_caps
 from pardo._errors import TaskPicklingError
-from pardo._arrays._memmap import MemmapContext
-from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._base import Backend, CallSettings, WorkerDeath
+from pardo.backends._board import Board, kill_tree, run_watched, start_worker
 from pardo.backends._process import decode_result, encode_batch
 
 __all__ = ["MultiprocessingBackend", "backend_class"]
