@@ -15,8 +15,17 @@ the wall times.
     python benchmarks/bench_memmap.py --big          # and a 2 GB array, once per engine
     python benchmarks/bench_memmap.py --reps 9 --n-jobs 4
     python benchmarks/bench_memmap.py --cold-pages   # without prefault() (see there)
+    python benchmarks/bench_memmap.py --calls 5      # 5 calls in one ``with Parallel()`` block
+    python benchmarks/bench_memmap.py --calls 5 --change   # a[0] changed between the calls
+    python benchmarks/bench_memmap.py --write-pieces       # the write with its digest, per piece
 
 Prints a markdown table of medians and the ratio to joblib.
+
+``--calls N`` times N calls of the tasks inside one ``with Parallel(n_jobs) as p:`` block, the
+way a loop over cross-validation folds or hyperparameters is written, with no prefaulting (the
+pages of the first write are part of the cost). Only times are taken (no memory runs), and each
+run checks every call's result against the array as it was at that call: ``--change`` shows
+that joblib then returns results computed on the first call's copy.
 """
 
 from __future__ import annotations
@@ -117,10 +126,13 @@ class Setup:
     n_tasks: int
     n_jobs: int
     warm_pages: bool = True
+    calls: int = 1
+    change: bool = False
 
     def argv(self) -> list[str]:
         argv = ["--mb", str(self.megabytes), "--tasks", str(self.n_tasks)]
-        argv += ["--n-jobs", str(self.n_jobs)]
+        argv += ["--n-jobs", str(self.n_jobs), "--calls", str(self.calls)]
+        argv += ["--change"] if self.change else []
         return argv + ([] if self.warm_pages else ["--cold-pages"])
 
 
@@ -140,6 +152,8 @@ def child(engine: str, setup: Setup, sample: bool) -> dict[str, Any]:
     data = np.random.default_rng(0).random(setup.megabytes * 1024**2 // 8)
     bounds = np.linspace(0, data.size, setup.n_tasks + 1).astype(int)
     Parallel(n_jobs=n_jobs)(delayed(warm_up)(np.ones(i + 1)) for i in range(2 * n_jobs))
+    if setup.calls > 1:
+        return managed_calls(Parallel, delayed, data, bounds, setup)
     if setup.warm_pages:
         prefault(data.nbytes)
     baseline = tree_memory() if sample else (0, 0)
@@ -159,6 +173,37 @@ def child(engine: str, setup: Setup, sample: bool) -> dict[str, Any]:
     return {"extra": extra, "with_files": with_files, "array": int(data.nbytes)}
 
 
+def managed_calls(
+    parallel: Any, delayed: Any, data: Any, bounds: Any, setup: Setup
+) -> dict[str, Any]:
+    """``setup.calls`` calls in one ``with Parallel()`` block; wall time of the whole block.
+
+    Each call's total is checked against the array as it was then (computed before the timing,
+    so that summing 200 MB in the parent is not part of it).
+    """
+    import numpy as np
+
+    pairs = [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+    base, first = float(data.sum()), float(data[0])
+    expected = [
+        base - first + call * 1e9 if setup.change and call else base for call in range(setup.calls)
+    ]
+    totals = []
+    start = time.perf_counter()
+    with parallel(n_jobs=setup.n_jobs) as p:
+        for call in range(setup.calls):
+            if setup.change and call:
+                data[0] = (
+                    call * 1e9
+                )  # an in-place change between two calls (large: isclose sees it)
+            totals.append(sum(p(delayed(slice_sum)(data, lo, hi) for lo, hi in pairs)))
+    wall = time.perf_counter() - start
+    right = sum(bool(np.isclose(t, e)) for t, e in zip(totals, expected, strict=True))
+    if not setup.change and right != setup.calls:
+        raise SystemExit("wrong results")
+    return {"wall": wall, "array": int(data.nbytes), "right": right, "calls": setup.calls}
+
+
 def run_child(engine: str, setup: Setup, sample: bool) -> dict[str, Any]:
     here = os.path.dirname(os.path.abspath(__file__))
     cmd = [sys.executable, os.path.join(here, "bench_memmap.py"), "--child", engine]
@@ -176,8 +221,29 @@ def measure(setup: Setup, reps: int) -> dict[str, list[Any]]:
         # as much memory is faster, and drifts of the machine should hit both engines alike.
         for engine in ENGINES if rep % 2 == 0 else ENGINES[::-1]:
             timed = run_child(engine, setup, sample=False)
-            runs[engine].append({**timed, **run_child(engine, setup, sample=True)})
+            if setup.calls > 1:
+                runs[engine].append(timed)
+            else:
+                runs[engine].append({**timed, **run_child(engine, setup, sample=True)})
     return runs
+
+
+def calls_table(title: str, runs: dict[str, list[Any]]) -> str:
+    med = {e: statistics.median(r["wall"] for r in rs) for e, rs in runs.items()}
+    lines = [
+        f"**{title}** ({len(runs['pardo'])} runs per engine, medians)",
+        "",
+        "| engine | wall (s) | vs joblib | spread | calls with right results |",
+        "|---|---|---|---|---|",
+    ]
+    for engine, rs in runs.items():
+        walls = [r["wall"] for r in rs]
+        right = min(r["right"] for r in rs)
+        lines.append(
+            f"| {engine} | {med[engine]:.3f} | {med[engine] / med['joblib']:.2f}x "
+            f"| {max(walls) / min(walls) - 1:.0%} | {right} of {rs[0]['calls']} |"
+        )
+    return "\n".join(lines)
 
 
 def table(title: str, runs: dict[str, list[Any]]) -> str:
@@ -203,6 +269,43 @@ def table(title: str, runs: dict[str, list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_pieces(megabytes: int, reps: int) -> str:
+    """How the temp-file write costs with the digest taken on the way, per piece size.
+
+    Sets ``pardo._arrays._bytes.HASH_PIECE_BYTES``: one plain ``write()`` of the array against
+    writes of pieces each hashed (xxh3-128) just before it is written.
+    """
+    import numpy as np
+
+    from pardo._arrays._bytes import hashing, new_hasher, write_array
+
+    data = np.random.default_rng(0).random(megabytes * 1024**2 // 8)
+    root = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    times: dict[str, list[float]] = {}
+    for _ in range(reps):
+        for label, piece in [
+            ("one write(), no digest", 0),
+            *((f"{k} KiB pieces, hashed", k) for k in (256, 1024, 4096)),
+        ]:
+            with tempfile.NamedTemporaryFile(dir=root) as file:
+                start = time.perf_counter()
+                if piece:
+                    hashed = hashing(file.write, new_hasher())
+                    for at in range(0, data.nbytes, piece * 1024):
+                        hashed(memoryview(data).cast("B")[at : at + piece * 1024])
+                else:
+                    write_array(data, file.write)
+                file.flush()
+                times.setdefault(label, []).append(time.perf_counter() - start)
+    lines = [
+        f"**writing {megabytes} MiB to {root or 'the temp folder'}** ({reps} runs, medians)",
+        "",
+    ]
+    lines += ["| how | ms |", "|---|---|"]
+    lines += [f"| {k} | {statistics.median(v) * 1e3:.1f} |" for k, v in times.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
@@ -211,6 +314,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1, help="calls in one with-Parallel block")
+    parser.add_argument("--change", action="store_true", help="change a[0] between the calls")
+    parser.add_argument("--write-pieces", action="store_true", help="only time the digest")
     parser.add_argument("--big", action="store_true", help="also a 2 GiB array")
     parser.add_argument("--big-reps", type=int, default=1, help="runs per engine with --big")
     parser.add_argument(
@@ -219,9 +325,19 @@ def main() -> None:
         help="skip the write that makes the hypervisor back the temp file's pages first",
     )
     args = parser.parse_args()
-    setup = Setup(args.mb, args.tasks, args.n_jobs, warm_pages=not args.cold_pages)
+    warm = not args.cold_pages and args.calls == 1
+    setup = Setup(args.mb, args.tasks, args.n_jobs, warm, args.calls, args.change)
     if args.child:
         print(json.dumps(child(args.child, setup, args.sample)))
+        return
+    if args.write_pieces:
+        print(write_pieces(args.mb, args.reps))
+        return
+    if args.calls > 1:
+        what = "a[0] changed between calls" if args.change else "unchanged array"
+        info = f"n_jobs={args.n_jobs}, {args.tasks} tasks per call, {os.cpu_count()} CPUs"
+        title = f"{args.calls} calls in one with-Parallel block, {args.mb} MiB, {what}, {info}"
+        print(calls_table(title, measure(setup, args.reps)))
         return
     pages = "cold pages" if args.cold_pages else "pages prefaulted"
     info = f"n_jobs={args.n_jobs}, {args.tasks} tasks, {os.cpu_count()} CPUs, {pages}"

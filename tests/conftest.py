@@ -12,24 +12,45 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psutil
 import pytest
 from _polling import wait_until
 
-BACKENDS = ("sequential", "threading", "loky", "multiprocessing")
-PROCESS_BACKENDS = ("loky", "multiprocessing")
+from pardo.backends import available_backends, backend_factory
+
+
+def _flag(name: str, flag: str) -> bool:
+    return bool(getattr(backend_factory(name), flag, False))
+
+
+#: Every backend the registry knows, so a new one joins every behaviour test. A backend that
+#: needs a cluster (dask) runs on the session's LocalCluster (``dask_client``), started the
+#: first time such a test runs.
+BACKENDS = tuple(available_backends())
+#: The backends whose workers are processes of this machine (memmapping, worker deaths...).
+PROCESS_BACKENDS = tuple(
+    name
+    for name in BACKENDS
+    if _flag(name, "records_worker_output") and not _flag(name, "worker_runs_batches_on_threads")
+)
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Every built-in backend name, one test run each."""
-    return str(request.param)
+    """Every registered backend name, one test run each (dask on a LocalCluster)."""
+    name = str(request.param)
+    if _flag(name, "needs_cluster"):
+        if "no_cluster" in request.keywords:
+            pytest.skip(f"{request.node.name} needs backends that run without a cluster")
+        request.getfixturevalue("dask_client")
+    return name
 
 
 @pytest.fixture(params=PROCESS_BACKENDS)
 def process_backend(request: pytest.FixtureRequest) -> str:
-    """The backends whose workers are separate processes."""
+    """The backends whose workers are separate processes of this machine."""
     return str(request.param)
 
 
@@ -110,3 +131,47 @@ def no_leaks() -> Iterator[None]:
     assert _wait_for(lambda: not leftover_children(children_before)), (
         f"processes left: {leftover_children(children_before)}"
     )
+
+
+def register_dask_workers(client: Any) -> None:
+    """Wait for the test cluster's two workers and accept their pids in the leak check."""
+    client.wait_for_workers(2, timeout=60)
+    KEPT_PIDS.update(client.run(os.getpid).values())
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[Any]:
+    """A Client on a session-wide LocalCluster, set as the default (``get_client()`` finds it)."""
+    import dask
+    import distributed
+    import numpy as np
+
+    environ = dict(os.environ)
+    settings = {
+        # The nanny writes these (OMP_NUM_THREADS=1...) into *our* environment before spawning,
+        # which would change what later tests see.
+        "distributed.nanny.pre-spawn-environ": {},
+        # A single-thread worker then holds one task at a time, so a worker's death is blamed
+        # on the task it ran, not also on one queued behind it.
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(settings):
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",  # a free port: 8787 may be taken
+        )
+    client = distributed.Client(cluster)
+    os.environ.clear()
+    os.environ.update(environ)
+    register_dask_workers(client)
+    # Start dask's lazily created helper threads now, not inside the first test: the callback
+    # thread, and the offload thread that serialises messages over 10 MB.
+    client.submit(abs, -1, pure=False).add_done_callback(lambda f: None)
+    assert client.submit(len, client.scatter([np.zeros(2_000_000)])[0]).result() == 2_000_000
+    yield client
+    client.close()
+    cluster.close()
+    KEPT_PIDS.clear()

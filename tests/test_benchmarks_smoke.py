@@ -86,6 +86,20 @@ def test_bench_memmap_prints_both_tables() -> None:
     assert "| pardo |" in proc.stdout and "| joblib |" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_memmap_calls_in_a_with_block_are_right_after_a_change() -> None:
+    """``--calls 3 --change``: pardo's every call computes on the changed array."""
+    script = RUN.parent / "bench_memmap.py"
+    argv = [sys.executable, str(script), "--reps", "1", "--mb", "8", "--tasks", "4"]
+    argv += ["--calls", "3", "--change"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pardo_row = next(line for line in proc.stdout.splitlines() if line.startswith("| pardo |"))
+    assert pardo_row.endswith("| 3 of 3 |"), pardo_row
+    assert "| joblib |" in proc.stdout
+
+
 @pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists(), reason="needs Linux smaps_rollup")
 def test_rollup_reads_this_process_in_bytes(harness: ModuleType) -> None:
     """The sampler's reading of /proc/PID/smaps_rollup: bytes, PSS within RSS, gone -> None."""

@@ -15,6 +15,7 @@ import pytest
 
 import pardo
 import pardo.backends
+import pardo.backends._registry
 from pardo import (
     Backend,
     Parallel,
@@ -45,7 +46,9 @@ def run_kind(**kwargs: Any) -> str:
 @pytest.fixture
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Let a test register backends without leaking them into other tests."""
-    monkeypatch.setattr(pardo.backends, "_REGISTRY", dict(pardo.backends._REGISTRY))
+    monkeypatch.setattr(
+        pardo.backends._registry, "_REGISTRY", dict(pardo.backends._registry._REGISTRY)
+    )
     yield
 
 

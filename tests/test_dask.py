@@ -1,10 +1,8 @@
 """The dask backend, on a real LocalCluster: 2 worker processes of 1 thread each, on 127.0.0.1.
 
-The cluster starts once (``dask_client``, module-scoped: only this module uses it, and the rest
-of the session then runs without a cluster and a default dask client around); its worker pids
-are registered in ``conftest.KEPT_PIDS`` so the per-test leak check accepts them. After each test
-that uses it,
-``cluster_is_clean`` waits for both workers (a killed one is restarted by its nanny) and checks
+The cluster starts once per session (``conftest.dask_client``, also the one the ``backend``
+fixture gives the dask backend); its worker pids are registered in ``conftest.KEPT_PIDS`` so the
+per-test leak check accepts them. After each test that uses it, ``cluster_is_clean`` waits for both workers (a killed one is restarted by its nanny) and checks
 that the scheduler holds none of our tasks or scattered data any more.
 """
 
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _polling import wait_until
-from conftest import KEPT_PIDS
+from conftest import register_dask_workers
 
 from pardo import (
     Parallel,
@@ -44,47 +42,6 @@ def _wait_for(condition: Any, seconds: float = 30.0) -> bool:
     return wait_until(condition, seconds)
 
 
-def _register_workers(client: Any) -> None:
-    client.wait_for_workers(2, timeout=60)
-    KEPT_PIDS.update(client.run(os.getpid).values())
-
-
-@pytest.fixture(scope="module")
-def dask_client() -> Iterator[Any]:
-    """A Client on a session-wide LocalCluster, set as the default (``get_client()`` finds it)."""
-    import dask
-
-    environ = dict(os.environ)
-    settings = {
-        # The nanny writes these (OMP_NUM_THREADS=1...) into *our* environment before spawning,
-        # which would change what later tests see.
-        "distributed.nanny.pre-spawn-environ": {},
-        # A single-thread worker then holds one task at a time, so a worker's death is blamed
-        # on the task it ran, not also on one queued behind it.
-        "distributed.scheduler.worker-saturation": 1.0,
-    }
-    with dask.config.set(settings):
-        cluster = distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",  # a free port: 8787 may be taken
-        )
-    client = distributed.Client(cluster)
-    os.environ.clear()
-    os.environ.update(environ)
-    _register_workers(client)
-    # Start dask's lazily created helper threads now, not inside the first test: the callback
-    # thread, and the offload thread that serialises messages over 10 MB.
-    client.submit(abs, -1, pure=False).add_done_callback(lambda f: None)
-    assert client.submit(len, client.scatter([np.zeros(2_000_000)])[0]).result() == 2_000_000
-    yield client
-    client.close()
-    cluster.close()
-    KEPT_PIDS.clear()
-
-
 def _scheduler_task_count(dask_scheduler: Any) -> int:
     return len(dask_scheduler.tasks)
 
@@ -101,7 +58,7 @@ def cluster_is_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     if "dask_client" not in request.fixturenames:
         return
     client = request.getfixturevalue("dask_client")
-    _register_workers(client)
+    register_dask_workers(client)
     gc.collect()  # an exception caught in the test may hold dask Futures in a reference cycle
     clean = _wait_for(lambda: client.run_on_scheduler(_scheduler_task_count) == 0, 10)
     assert clean, f"left on the scheduler: {client.run_on_scheduler(_scheduler_tasks)}"
@@ -310,7 +267,7 @@ def test_dead_worker_batch_is_retried(dask_client: Any, tmp_path: Path) -> None:
             delayed(die_once)(i, marker) for i in range(4)
         )
         assert out == [0, 1, 2, 3] and os.path.exists(marker)
-        _register_workers(dask_client)
+        register_dask_workers(dask_client)
         with pytest.raises(WorkerDiedError, match="died"):
             Parallel(n_jobs=2, backend="dask", batch_size=1)(
                 delayed(die_once)(i, str(tmp_path / "again")) for i in range(4)
@@ -418,3 +375,28 @@ def test_verbose_and_progress_report_as_locally(
     assert "Using backend" in outputs["dask"]
     assert _last_done_line(outputs["dask"]) == _last_done_line(outputs["threading"])
     assert progress["dask"][-1] == progress["threading"][-1] == (10, 10)
+
+
+def _print_and_log(i: int) -> int:
+    import logging
+
+    print(f"dask task {i} says hi")
+    logging.getLogger("pardo_tests.dask").warning("dask record %d", i)
+    return i
+
+
+def test_worker_prints_and_log_records_reach_the_caller(
+    dask_client: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """What tasks print or log on dask workers arrives in the caller's streams and handlers."""
+    caplog.set_level("WARNING", logger="pardo_tests.dask")
+    with parallel_config(backend="dask"):
+        assert Parallel(n_jobs=2)(delayed(_print_and_log)(i) for i in range(4)) == [0, 1, 2, 3]
+    out = capsys.readouterr().out
+    for i in range(4):
+        assert f"dask task {i} says hi" in out
+    records = [r for r in caplog.records if r.name == "pardo_tests.dask"]
+    assert sorted(r.getMessage() for r in records) == [f"dask record {i}" for i in range(4)]
+    assert sorted(r.task_index for r in records) == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    worker_pids = set(dask_client.run(os.getpid).values())
+    assert {r.worker_pid for r in records} <= worker_pids  # type: ignore[attr-defined]

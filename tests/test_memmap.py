@@ -24,6 +24,7 @@ from typing import Any
 
 import cloudpickle
 import pytest
+from _polling import wait_until
 
 from pardo import Parallel, WorkerDiedError, delayed
 from pardo._arrays import _memmap, _tempdir
@@ -135,7 +136,7 @@ def test_same_array_is_written_once_and_not_kept_alive(ctx: MemmapContext) -> No
     first = ctx.reducer_override(array)
     assert ctx.reducer_override(array) is first
     equal_copy = array.copy()
-    assert ctx.reducer_override(equal_copy)[1][0] != first[1][0], "identity, not content"
+    assert ctx.reducer_override(equal_copy)[1][0] != first[1][0], "one file per array object"
     (folder,) = ctx.folders
     assert len(os.listdir(folder)) == 2
     watcher = weakref.ref(array)
@@ -150,6 +151,62 @@ def test_a_new_array_at_a_reused_address_gets_its_own_file(ctx: MemmapContext) -
         array = big_array(float(value))
         assert roundtrip(ctx, array)[0] == value
         del array
+
+
+def test_an_unchanged_array_keeps_its_file_across_calls(ctx: MemmapContext) -> None:
+    array = big_array()
+    ctx.start_call()
+    first = ctx.reducer_override(array)
+    for _ in range(3):
+        ctx.start_call()
+        assert ctx.reducer_override(array) is first
+    (folder,) = ctx.folders
+    assert os.listdir(folder) == [os.path.basename(first[1][0])]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.__setitem__(0, 42.0),
+        lambda a: a.__setitem__(slice(100, 200), -1.0),
+        lambda a: np.negative(a[::-3], out=a[::-3]),
+        lambda a: setattr(a, "shape", (2, -1)),
+        lambda a: setattr(a, "dtype", np.int64),
+    ],
+    ids=["element", "slice", "through-a-view", "shape", "dtype"],
+)
+def test_an_array_changed_in_place_is_rewritten_next_call(ctx: MemmapContext, change: Any) -> None:
+    array = np.arange(BIG // 8, dtype=np.float64)
+    ctx.start_call()
+    first = ctx.reducer_override(array)
+    assert np.array_equal(first[0](*first[1]), array)
+    change(array)
+    assert ctx.reducer_override(array) is first, "checked once per call, not per task"
+    ctx.start_call()
+    new = roundtrip(ctx, array)
+    assert new.dtype == array.dtype and new.shape == array.shape
+    assert np.array_equal(new, array)
+    (folder,) = ctx.folders
+    assert len(os.listdir(folder)) == 1, "rewritten in place, or the stale file removed"
+
+
+def test_r_plus_files_written_by_workers_are_rewritten(tmp_path: Path) -> None:
+    context = MemmapContext(str(tmp_path), LIMIT, "r+")
+    array = big_array(1.0)
+    context.start_call()
+    roundtrip(context, array)[3] = 7.0  # a worker writes into the temp file
+    context.start_call()
+    assert roundtrip(context, array)[3] == 1.0
+    context.close()
+
+
+def test_digest_covers_every_layout() -> None:
+    source = np.arange(400 * 64, dtype=np.float64).reshape(400, 64)
+    for view in (source, source.T, source[::3, ::-2], np.asfortranarray(source)):
+        changed = view.copy(order="K")
+        changed.flat[-1] += 1
+        assert _memmap.digest_array(view) == _memmap.digest_array(view.copy(order="K"))
+        assert _memmap.digest_array(view) != _memmap.digest_array(changed)
 
 
 def test_user_memmaps_travel_by_reference(ctx: MemmapContext, user_file: Path) -> None:
@@ -442,12 +499,13 @@ def test_r_plus_writes_reach_a_user_memmap(process_backend: str, tmp_path: Path)
     assert m.tolist() == [i + 100.0 for i in range(50)]
 
 
-def test_r_plus_writes_to_temp_memmaps_are_seen_by_later_tasks(process_backend: str) -> None:
+def test_r_plus_writes_to_temp_memmaps_never_reach_a_later_call(process_backend: str) -> None:
+    """Workers' writes land in the temp file; the next call gets the caller's array again."""
     array = np.zeros(BIG // 8)
     with Parallel(n_jobs=2, backend=process_backend, max_nbytes=LIMIT, mmap_mode="r+") as p:
         p(delayed(write_slot)(array, i) for i in range(10))
         (seen,) = p([delayed(total)(array)])
-    assert seen == sum(i + 100.0 for i in range(10))
+    assert seen == 0.0, "the second call must compute on what the caller passed"
     assert not array.any(), "the caller's own array is never written"
 
 
@@ -667,6 +725,99 @@ def test_with_block_keeps_one_folder_until_it_ends(process_backend: str, tmp_pat
         assert first == second == [(first[0][0], 1)], "same folder, same single file"
         assert os.path.isdir(first[0][0])
     assert list(tmp_path.iterdir()) == []
+
+
+def shape_and_total(x: Any) -> tuple[tuple[int, ...], str, float]:
+    return x.shape, x.dtype.str, float(np.sum(x))
+
+
+def _expected(x: Any) -> tuple[tuple[int, ...], str, float]:
+    return x.shape, x.dtype.str, float(np.sum(x))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.__setitem__(0, 42.0),
+        lambda a: a.__setitem__(slice(1000, 3000), 2.5),
+        lambda a: np.add(a.reshape(-1, 8)[:, 3], 1.0, out=a.reshape(-1, 8)[:, 3]),
+        lambda a: setattr(a, "shape", (8, -1)),
+    ],
+    ids=["element", "slice", "through-a-view", "reshaped-in-place"],
+)
+def test_in_place_changes_between_calls_reach_the_workers(
+    process_backend: str, tmp_path: Path, change: Any
+) -> None:
+    """Issue 16: the second call of a ``with`` block must not compute on the first call's copy."""
+    array = np.zeros(BIG // 8)
+    with parallel_in(tmp_path, process_backend) as p:
+        assert p(delayed(shape_and_total)(array) for _ in range(4)) == [_expected(array)] * 4
+        change(array)
+        assert p(delayed(shape_and_total)(array) for _ in range(4)) == [_expected(array)] * 4
+        assert p([delayed(files_beside)(array)])[0][1] == 1, "the stale file was removed"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_view_passed_again_after_its_base_changed(process_backend: str, tmp_path: Path) -> None:
+    base = np.zeros(2 * BIG // 8)
+    view = base[::2]
+    with parallel_in(tmp_path, process_backend) as p:
+        assert p([delayed(total)(view)]) == [0.0]
+        base[10] = 5.0  # element 5 of the view
+        assert p([delayed(total)(view)]) == [5.0]
+
+
+def test_a_new_array_at_a_freed_arrays_address(process_backend: str, tmp_path: Path) -> None:
+    with parallel_in(tmp_path, process_backend) as p:
+        for value in range(6):
+            array = big_array(float(value))
+            assert p([delayed(total)(array)]) == [value * array.size]
+            del array
+
+
+def test_an_unchanged_array_is_written_once_for_many_calls(
+    process_backend: str, tmp_path: Path
+) -> None:
+    array = big_array()
+    with parallel_in(tmp_path, process_backend) as p:
+        seen = {p([delayed(files_beside)(array)])[0] for _ in range(5)}
+        (folder,) = os.listdir(tmp_path)
+        (name,) = os.listdir(tmp_path / folder)
+        assert name == "array-1.bin", "one write for five calls"
+    assert len(seen) == 1
+
+
+def pid_and_folder(x: Any) -> tuple[int, str]:
+    return os.getpid(), os.path.dirname(x.filename)
+
+
+def reshape_and_report(x: Any) -> tuple[tuple[int, ...], int]:
+    shape = x.shape
+    x.shape = (2, -1)  # changes this task's view only
+    return shape, os.getpid()
+
+
+def maps_of(pid: int, folder: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return folder in maps.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_workers_unmap_a_closed_contexts_files(process_backend: str, tmp_path: Path) -> None:
+    """Workers keep temp files mapped between tasks, but not once their context has closed."""
+    array = big_array()
+    with parallel_in(tmp_path, process_backend) as p:
+        seen = set(p(delayed(pid_and_folder)(array) for _ in range(6)))
+        shapes = p(delayed(reshape_and_report)(array) for _ in range(6))
+    assert {shape for shape, _ in shapes} == {array.shape}, "a task's reshape stays its own"
+    (folder,) = {f for _, f in seen}
+    pids = {pid for pid, _ in seen}
+    assert wait_until(lambda: not any(maps_of(pid, folder) for pid in pids), 5), (
+        "a worker still maps the removed files"
+    )
 
 
 def own_folders() -> list[str]:

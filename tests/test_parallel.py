@@ -563,7 +563,9 @@ def test_initializer_runs_once_per_worker_across_calls_of_a_with_block(
 
 def test_with_block_keeps_one_pool(backend: str) -> None:
     # Thread objects (threads) or pids (processes) identify workers; both stay alive meanwhile.
-    probe = os.getpid if backend in PROCESS_BACKENDS else threading.current_thread
+    probe: Any = os.getpid if backend in PROCESS_BACKENDS else threading.current_thread
+    if backend == "dask":  # threads of worker processes: a Thread object cannot travel back
+        probe = where
     with Parallel(n_jobs=2, backend=backend, batch_size=1) as p:
         first = p(delayed(probe)() for _ in range(8))
         second = p(delayed(probe)() for _ in range(8))
@@ -642,6 +644,7 @@ def test_invalid_timeout(timeout: Any) -> None:
 # -- nesting -----------------------------------------------------------------------------------
 
 
+@pytest.mark.no_cluster  # dask nests on the cluster itself (test_dask covers it), not on threads
 def test_nested_calls_use_threads_then_run_sequentially(backend: str) -> None:
     needs_concurrency(backend)
     out = Parallel(n_jobs=2, backend=backend)(delayed(two_levels)() for _ in range(2))
@@ -688,3 +691,22 @@ def test_inner_max_num_threads(process_backend: str, monkeypatch: pytest.MonkeyP
     with parallel_config(backend=process_backend, inner_max_num_threads=1):
         out = Parallel(n_jobs=2)(delayed(env_value)("OMP_NUM_THREADS") for _ in range(2))
     assert out == ["1", "1"]
+
+
+def test_attributes_set_after_construction_are_checked_and_used() -> None:
+    """One source of truth: an attribute assigned later is checked like the argument and used."""
+    par = Parallel(n_jobs=2, backend="threading")
+    par.batch_size = 3
+    par.return_as = "generator"
+    gen = par(delayed(square)(i) for i in range(7))
+    assert not isinstance(gen, list) and list(gen) == [i * i for i in range(7)]
+    assert par.batch_size == 3
+    par.n_jobs = 1
+    assert par.n_jobs == 1
+    with pytest.raises(ValueError, match="batch_size=0"):
+        par.batch_size = 0
+    assert par.batch_size == 3  # a refused value leaves the previous one
+    with pytest.raises(ValueError, match="pre_dispatch"):
+        par.pre_dispatch = "3 * m_jobs"
+    with pytest.raises(AttributeError):
+        par.backend = "loky"  # type: ignore[misc]

@@ -142,12 +142,14 @@ def test_bad_mmap_mode_is_refused(tmp_path: Path) -> None:
         load(tmp_path / "x.pkl", mmap_mode="rw")
 
 
-def test_foreign_and_truncated_files(tmp_path: Path) -> None:
+def test_joblib_empty_and_truncated_files(tmp_path: Path) -> None:
     import joblib
 
     joblib.dump({"a": 1}, tmp_path / "joblib.pkl")
-    with pytest.raises(ValueError, match=r"not a pardo\.dump file.*joblib\.load"):
-        load(tmp_path / "joblib.pkl")
+    assert load(tmp_path / "joblib.pkl") == {"a": 1}, "joblib's files are read too"
+    (tmp_path / "empty.pkl").write_bytes(b"")
+    with pytest.raises(EOFError, match="empty"):
+        load(tmp_path / "empty.pkl")
     path = tmp_path / "cut.pkl"
     dump({"a": np.arange(1000)}, path)
     path.write_bytes(path.read_bytes()[:-100])

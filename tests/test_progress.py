@@ -158,19 +158,21 @@ def test_progress_true_draws_tqdm_on_stderr(capsys: pytest.CaptureFixture[str]) 
     assert "9/9" in captured.err and "task" in captured.err
 
 
-def test_without_tqdm_progress_true_draws_the_plain_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """No tqdm: ``progress=True`` falls back to the built-in line; ``"tqdm"`` says how to fix."""
+def test_progress_true_is_tqdm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tqdm is a dependency: ``progress=True`` always draws a tqdm bar, never the plain line."""
+    made: list[Any] = []
+    real = bars._tqdm_class()
 
-    def missing() -> Any:
-        raise ImportError("No module named 'tqdm'")
+    def spy() -> Any:
+        def make(**kwargs: Any) -> Any:
+            made.append(kwargs)
+            return real(**kwargs)
 
-    monkeypatch.setattr(bars, "_tqdm_class", missing)
+        return make
+
+    monkeypatch.setattr(bars, "_tqdm_class", spy)
     Parallel(n_jobs=1, progress=True)(range_tasks(6))
-    assert "6/6 tasks 100%" in capsys.readouterr().err
-    with pytest.raises(ImportError, match=r"pardo\[progress\]"):
-        Parallel(n_jobs=1, progress="tqdm")(range_tasks(6))
+    assert made and made[0]["total"] == 6
 
 
 def test_progress_from_parallel_config() -> None:

@@ -1,4 +1,8 @@
-"""Repository rules: README and CI agree on the test command; modules stay small and documented."""
+"""Repository rules: README and CI agree on the test command; every module says what its one job is.
+
+There is no line limit: one job per module is the rule (docs/design.md), and a long module is a
+prompt to look, not a number to squeeze under.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "pardo"
-MAX_MODULE_LINES = 300
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
@@ -36,12 +39,6 @@ def test_readme_shows_the_ci_test_command_word_for_word() -> None:
 def test_there_are_modules_to_check() -> None:
     assert PACKAGE / "__init__.py" in MODULES
     assert len(MODULES) > 5
-
-
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_module_is_small(path: Path) -> None:
-    lines = len(path.read_text().splitlines())
-    assert lines <= MAX_MODULE_LINES, f"{path.name} has {lines} lines (limit {MAX_MODULE_LINES})"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))

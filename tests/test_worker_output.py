@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -207,16 +208,23 @@ def test_capture_is_off_without_a_spec() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "captured"),
-    [("loky", True), ("multiprocessing", True), ("threading", False), ("dask", False)],
+    ("name", "captured", "threaded"),
+    [
+        ("loky", True, False),
+        ("multiprocessing", True, False),
+        ("threading", False, False),
+        ("sequential", False, False),
+        ("dask", True, True),
+    ],
 )
-def test_only_one_batch_per_process_backends_capture(name: str, captured: bool) -> None:
-    """Recording swaps process-wide streams: only loky and multiprocessing workers may do it."""
-    from types import SimpleNamespace
-
+def test_backends_ask_for_capture_by_flag(name: str, captured: bool, threaded: bool) -> None:
+    """The front asks the backend's flags (never its name) whether and how workers record."""
     from pardo._options import Options
+    from pardo.backends import backend_factory
 
+    cls: Any = backend_factory(name)
     options = Parallel()._options
     assert isinstance(options, Options)
-    spec = options.capture_output(SimpleNamespace(name=name))  # type: ignore[arg-type]
+    spec = options.capture_output(cls.__new__(cls))
     assert (spec is not None) is captured
+    assert spec is None or spec.threaded is threaded

@@ -4,8 +4,8 @@
 This module only re-exports; importing it starts nothing.
 """
 
+from pardo._arrays._persist import dump, load
 from pardo._config import cpu_count
-from pardo._parallel_config import effective_n_jobs, parallel_backend, parallel_config
 from pardo._context import register_context_propagator
 from pardo._errors import (
     PardoError,
@@ -21,7 +21,7 @@ from pardo._errors import (
 )
 from pardo._grid import product, zip
 from pardo._parallel import Parallel
-from pardo._arrays._persist import dump, load
+from pardo._parallel_config import effective_n_jobs, parallel_backend, parallel_config
 from pardo._task import delayed
 from pardo.backends import Backend, register_parallel_backend
 

@@ -30,7 +30,6 @@ CONFIG: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 
 
-
 def get_config() -> Mapping[str, Any]:
     """The keys set by the enclosing ``parallel_config`` blocks (innermost wins)."""
     return CONFIG.get()

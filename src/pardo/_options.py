@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pardo._config import check_n_jobs
+from pardo._config import check_choice, check_n_jobs
 from pardo._engine._faults import FaultPolicy
 from pardo._expr import eval_count
 from pardo._parallel_config import memmap_threshold, validate_settings
@@ -48,12 +48,6 @@ class Default:
 
     def __repr__(self) -> str:
         return f"default({self.value!r})"
-
-
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        msg = f"{name}={value!r} is not valid; expected one of {allowed!r}"
-        raise ValueError(msg)
 
 
 def _positive_or_none(name: str, value: object) -> float | None:
@@ -97,9 +91,9 @@ class Options:
         check_backend_name(given.get("backend"))
         if given.get("require") == "sharedmem" and given.get("backend") is not None:
             _check_sharedmem(given["backend"])
-        _choice("return_as", args["return_as"], _RETURN_AS)
-        _choice("on_error", args["on_error"], _ON_ERROR)
-        _choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
+        check_choice("return_as", args["return_as"], _RETURN_AS)
+        check_choice("on_error", args["on_error"], _ON_ERROR)
+        check_choice("on_timeout", args["on_timeout"], _ON_TIMEOUT)
         check_progress(args["progress"])
         batch_size = args["batch_size"]
         if batch_size != "auto":
@@ -114,7 +108,13 @@ class Options:
             batch_size = int(batch_size)
         pre_dispatch = args["pre_dispatch"]
         if pre_dispatch != "all":
-            _max_in_flight(pre_dispatch, 2)  # fail now, not at the first call
+            try:
+                _max_in_flight(pre_dispatch, 2)  # fail now, not at the first call
+            except ValueError as exc:
+                if "pre_dispatch" in str(exc):
+                    raise
+                msg = f"pre_dispatch={pre_dispatch!r} is not valid: {exc}"
+                raise ValueError(msg) from None
         retries = args["retries"]
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             msg = f"retries={retries!r} is not valid; expected an int >= 0"
@@ -164,8 +164,6 @@ class Options:
             max_nbytes=None if max_nbytes is None else memmap_threshold(max_nbytes),
             mmap_mode="r+" if mmap_mode == "w+" else mmap_mode,
             inner_max_num_threads=config.get("inner_max_num_threads"),
-            verbose=self.setting("verbose", config, 0),
-            task_timeout=self.faults.task_timeout,
         )
 
     def capture_context(self, backend: Backend) -> tuple[tuple[Any, Any], ...]:
@@ -174,20 +172,17 @@ class Options:
 
         # Threads already run in a copy of the caller's context; the sequential backend runs
         # tasks in the caller itself, so registered state needs no restoring there.
-        return capture(
-            carry_vars=not backend.uses_threads, run_propagators=backend.name != "sequential"
-        )
+        return capture(carry_vars=not backend.uses_threads, run_propagators=not backend.runs_inline)
 
     def capture_output(self, backend: Backend) -> OutputCapture | None:
         """How process workers record their tasks' logging and prints (see pardo._report._capture)."""
-        # Recording swaps the worker's sys.stdout and root handlers, which is only safe where a
-        # process runs one batch at a time. Threads print in the caller's process already, and a
-        # dask worker runs batches on several threads (dask forwards output its own way).
-        if backend.name not in ("loky", "multiprocessing"):
+        # Threads print in the caller's process already. A worker that runs several batches
+        # at once on threads (dask) gets output routed by thread instead of a swapped stdout.
+        if not backend.records_worker_output:
             return None
         from pardo._report._capture import capture_spec
 
-        return capture_spec()
+        return capture_spec(threaded=backend.worker_runs_batches_on_threads)
 
     def max_in_flight(self, n_jobs: int) -> int:
         """How many batches may be submitted and not yet handed back."""
@@ -251,7 +246,7 @@ def resolve_backend(options: Options, config: Mapping[str, Any]) -> tuple[Backen
         n_jobs = backend.default_n_jobs
     # One worker runs in the caller, unless task_timeout needs a worker process it can kill.
     killable = options.faults.task_timeout is not None and backend.supports_task_timeout
-    if backend.effective_n_jobs(n_jobs) == 1 and backend.name != "sequential" and not killable:
+    if backend.effective_n_jobs(n_jobs) == 1 and not backend.runs_inline and not killable:
         backend = make_backend("sequential", _initializer_only(options.backend_kwargs), level)
     if options.timeout is not None and not backend.supports_timeout:
         # joblib's exact words: its users' tests compare the whole message.

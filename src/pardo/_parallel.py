@@ -79,26 +79,41 @@ class Parallel:
         on_error: str = "raise",
         **backend_kwargs: Any,
     ) -> None:
-        self._options = Options.from_arguments(locals())
-        config = _config.get_config()
-        # int() as joblib does: n_jobs=2.5 or "2" reads back as 2 (messages and repr show it).
-        self._n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
-        self._config = config  # an unset n_jobs reads as this config's backend default
-        self.backend = self._options.setting("backend", config, None)
-        self.return_as = return_as
-        self.verbose = self._options.setting("verbose", config, 0)
-        self.timeout = timeout
-        self.pre_dispatch = pre_dispatch
-        self.batch_size = batch_size
+        arguments = dict(locals())
+        del arguments["self"]
+        self._arguments = arguments
+        self._apply_arguments()
         self.n_completed_tasks = 0
         self.n_dispatched_tasks = 0
         self._managed: Backend | None = None
         self._running = False
         self._reporter: CallReporter | None = None
 
+    def _apply_arguments(self) -> None:
+        """Check the arguments (all of them, so one source of truth) and derive what calls read."""
+        self._options = Options.from_arguments(self._arguments)
+        config = _config.get_config()
+        # int() as joblib does: n_jobs=2.5 or "2" reads back as 2 (messages and repr show it).
+        self._n_jobs = _config.check_n_jobs(self._options.setting("n_jobs", config, None))
+        self._config = config  # an unset n_jobs reads as this config's backend default
+        self._backend_setting = self._options.setting("backend", config, None)
+        self._verbose = self._options.setting("verbose", config, 0)
+
+    def _set_argument(self, name: str, value: Any) -> None:
+        # joblib reads these attributes at call time, and code sets them after construction
+        # (``par.verbose = 10``): the new value is checked like an argument and then used.
+        previous = self._arguments[name]
+        self._arguments[name] = value
+        try:
+            self._apply_arguments()
+        except BaseException:
+            self._arguments[name] = previous
+            raise
+
     @property
     def n_jobs(self) -> int:
-        """The n_jobs asked for; when unset, the chosen backend's default (1, -1 on dask)."""
+        """The n_jobs asked for; when unset, the chosen backend's default (1, -1 on dask);
+        settable."""
         if self._n_jobs is None:
             # Found on first read, not in __init__: it imports the backend's module.
             self._n_jobs = self._options.default_n_jobs(self._config)
@@ -106,7 +121,58 @@ class Parallel:
 
     @n_jobs.setter
     def n_jobs(self, value: int | None) -> None:
-        self._n_jobs = _config.check_n_jobs(value)
+        self._set_argument("n_jobs", value)
+
+    @property
+    def backend(self) -> Any:
+        """The backend asked for, by argument or ``parallel_config`` (read-only: a ``with``
+        block may already hold its pool)."""
+        return self._backend_setting
+
+    @property
+    def return_as(self) -> str:
+        """``"list"``, ``"generator"`` or ``"generator_unordered"``; settable."""
+        return self._options.return_as
+
+    @return_as.setter
+    def return_as(self, value: str) -> None:
+        self._set_argument("return_as", value)
+
+    @property
+    def verbose(self) -> int:
+        """joblib's verbosity; settable."""
+        return int(self._verbose)
+
+    @verbose.setter
+    def verbose(self, value: int) -> None:
+        self._set_argument("verbose", value)
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds the whole call may take; settable."""
+        return self._options.timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self._set_argument("timeout", value)
+
+    @property
+    def pre_dispatch(self) -> int | str:
+        """How far ahead of the results tasks are dispatched; settable."""
+        return self._options.pre_dispatch
+
+    @pre_dispatch.setter
+    def pre_dispatch(self, value: int | str) -> None:
+        self._set_argument("pre_dispatch", value)
+
+    @property
+    def batch_size(self) -> int | str:
+        """``"auto"`` or a fixed number of tasks per batch; settable."""
+        return self._options.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int | str) -> None:
+        self._set_argument("batch_size", value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_jobs={self.n_jobs})"
@@ -183,8 +249,18 @@ class Parallel:
         capture = options.capture_output(backend)
         keep_going = options.faults.collect
         label, verbose = repr(self), self.verbose
+        progress = options.progress
+        if progress is None:
+            progress = _config.get_config().get("progress")
         self._reporter = reporter = CallReporter(
-            options, backend, n_jobs, total, self._progressed, label=label, verbose=verbose
+            options,
+            backend,
+            n_jobs,
+            total,
+            self._progressed,
+            label=label,
+            verbose=verbose,
+            progress=progress,
         )
 
         def make_batch(tasks: list[Task], start: int) -> Batch:

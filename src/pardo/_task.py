@@ -12,14 +12,23 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pardo import _config
 
-if TYPE_CHECKING:
-    from pardo._report._capture import OutputCapture
+__all__ = ["Batch", "BatchResult", "Failure", "OutputRecorder", "Task", "delayed"]
 
-__all__ = ["Batch", "BatchResult", "Failure", "Task", "delayed"]
+
+class _Recording(Protocol):
+    def stop(self) -> tuple[Any, ...]: ...
+
+
+class OutputRecorder(Protocol):
+    """What a batch's ``capture`` is (``pardo._report._capture.OutputCapture``): named here as a
+    protocol so that this ground-floor module needs nothing from the reporting layer."""
+
+    def start(self, results: list[Any], start: int) -> _Recording: ...
+
 
 R = TypeVar("R")
 
@@ -165,7 +174,7 @@ class Batch:
         nested: dict[str, Any],
         keep_going: bool = False,
         context: tuple[tuple[Callable[[Any], Any], Any], ...] = (),
-        capture: OutputCapture | None = None,
+        capture: OutputRecorder | None = None,
     ) -> None:
         self.tasks = tasks
         self.start = start

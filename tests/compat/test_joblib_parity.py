@@ -20,6 +20,10 @@ import pardo
 
 joblib = pytest.importorskip("joblib")
 
+# joblib has no dask backend without its own client set-up: the parity runs are local.
+pytestmark = pytest.mark.no_cluster
+
+
 LIBRARIES = [joblib, pardo]
 
 

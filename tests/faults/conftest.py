@@ -177,3 +177,12 @@ def scenario(tmp_path: Path) -> Runner:
         return run_scenario(name, backend, tmp_path, sig)
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scenarios run in fresh subprocesses, which have no dask cluster (test_dask covers dask's
+    faults on a LocalCluster): the ``backend`` fixture skips cluster backends here."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.no_cluster)

@@ -98,6 +98,14 @@ def fails_or_sleeps(i: int, workdir: str, seconds: float = 30) -> int:
     return i
 
 
+def sleepy_sum(data: Any, i: int, workdir: str) -> float:
+    """Note that a task holding the (memmapped) array runs, then sleep until killed."""
+    note_pid(workdir, i)
+    note_pid(workdir, i, "started")
+    time.sleep(60)
+    return float(data.sum())
+
+
 def make_lock(i: int) -> Any:
     return threading.Lock()
 
@@ -269,6 +277,23 @@ def idle(backend: str, workdir: str) -> dict[str, Any]:
     return {"error": None}
 
 
+def killed_with_array(where: str) -> Scenario:
+    def run(backend: str, workdir: str) -> dict[str, Any]:
+        """A call sharing a 50 MB array (memmapped) runs until the parent is SIGKILLed."""
+        import numpy as np
+
+        data = np.ones(50 * 1024**2 // 8)
+        folder = os.path.join(workdir, "chosen") if where == "temp_folder" else None
+        if folder is not None:
+            os.mkdir(folder)
+        tasks = (delayed(sleepy_sum)(data, i, workdir) for i in range(4))
+        return run_call(lambda: Parallel(n_jobs=2, backend=backend, temp_folder=folder)(tasks))
+
+    return run
+
+
+SCENARIOS["killed_with_array"] = killed_with_array("default")
+SCENARIOS["killed_with_array_temp_folder"] = killed_with_array("temp_folder")
 SCENARIOS["interrupt_list"] = interrupted("list")
 SCENARIOS["interrupt_generator"] = interrupted("generator")
 

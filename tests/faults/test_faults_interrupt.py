@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 import pytest
-from _polling import gone_within
+from _polling import alive, gone_within, wait_until
 
 from pardo._arrays import _tempdir
 from pardo.backends._board import PARENT_CHECK_SECONDS
@@ -65,6 +65,46 @@ def test_workers_do_not_outlive_a_killed_parent(
     proc.wait()
     assert gone_within(workers, 5 + PARENT_CHECK_SECONDS)
     _sweep_what_it_left(proc.pid)
+
+
+@pytest.mark.parametrize("name", ["killed_with_array", "killed_with_array_temp_folder"])
+def test_nothing_of_a_sigkilled_call_remains(
+    spawn: Callable[[str, str], subprocess.Popen[str]],
+    process_backend: str,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    """Issue 16: within 5 s of a SIGKILL, no process, folder or semaphore of the call is left.
+
+    Nothing of the next pardo run helps here (no sweep): the killed call's own workers clean up.
+    """
+    proc = spawn(name, process_backend)
+    assert wait_until(lambda: len(list(tmp_path.glob("started-*"))) == 2, 30)
+    family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    roots = [tempfile.gettempdir(), "/dev/shm", str(tmp_path / "chosen")]
+
+    def folders() -> list[str]:
+        return [f for root in roots for f in glob.glob(os.path.join(root, f"pardo-{proc.pid}-*"))]
+
+    def semaphores() -> list[str]:
+        return glob.glob(f"/dev/shm/sem.*-{proc.pid}-*")
+
+    def memmapped() -> list[str]:
+        return [f for f in folders() if glob.glob(os.path.join(f, "array-*"))]
+
+    assert memmapped(), "the call's array lies in a memmap folder while it runs"
+    assert family
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = time.monotonic()
+
+    def nothing_left() -> bool:
+        return not folders() and not semaphores() and not any(alive(p) for p in family)
+
+    assert wait_until(nothing_left, 5), (
+        f"left {time.monotonic() - killed:.1f} s after the kill: folders {folders()}, "
+        f"semaphores {semaphores()}, processes {[p for p in family if alive(p)]}"
+    )
 
 
 def _sweep_what_it_left(pid: int) -> None:

@@ -31,9 +31,9 @@ from pardo._engine._faults import (
 from pardo._engine._interrupt import TermGuard
 from pardo._engine._recovery import MAX_UNBLAMED
 from pardo._task import Batch
-from pardo.backends._board import Board, run_watched
 from pardo.backends import Backend
 from pardo.backends._base import WorkerDeath
+from pardo.backends._board import Board, run_watched
 from pardo.backends._process import decode_result, encode_batch
 
 

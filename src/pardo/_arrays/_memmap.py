@@ -3,166 +3,63 @@
 The parent's batch pickler asks ``MemmapContext.reducer_override`` about every object it pickles.
 Arrays above ``max_nbytes`` are written once per context (one call, or one ``with Parallel()``
 block) straight from their buffer to a file, and travel as ``(load_array, (path, ...))``, so
-each worker maps the same pages instead of unpickling a copy. Arrays that already are memmaps of
-a user's file travel by reference (file, offset, shape, strides), views included. In the worker,
-``reduce_result_array`` turns memmaps of pardo's temp files back into ordinary arrays, since the
-files are deleted when the context closes.
+each worker maps the same pages instead of unpickling a copy. A file is reused for the same
+array object in a later call of the context only if the array still has the bytes the file was
+written from (an xxh3-128 digest taken while writing, compared once per call), so an in-place
+change between calls reaches the workers. Arrays that already are memmaps of a user's file
+travel by reference (file, offset, shape, strides), views included. The worker side lives in
+``pardo._arrays._worker``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import mmap
 import os
-import pickle
 import sys
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pardo._arrays import _tempdir
+from pardo._arrays._bytes import (
+    digest_array,
+    digest_file,
+    hashing,
+    new_hasher,
+    write_array,
+    write_order,
+)
+from pardo._arrays._worker import (
+    WORKER_MAPS,
+    WorkerMaps,
+    backing_memmap,
+    load_array,
+    reduce_by_reference,
+    reduce_result_array,
+)
 from pardo._errors import TempFolderError
 
 __all__ = [
+    "WORKER_MAPS",
     "MemmapContext",
     "TempFolderError",
+    "WorkerMaps",
+    "digest_array",
     "load_array",
     "reduce_result_array",
     "write_array",
     "write_order",
 ]
 
-#: Bytes copied at a time to write a non-contiguous array: bounds the extra memory of the copy.
-COPY_CHUNK_BYTES = 16 * 1024**2
 #: Folders holding at least this much are deleted by a helper thread, not by the caller:
 #: bench_memmap.py measured 35 ms to unlink 200 MB of /dev/shm and 0.35 s for 2 GB.
 BACKGROUND_REMOVE_BYTES = 64 * 1024**2
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 Reduced = tuple[Callable[..., Any], tuple[Any, ...]]
-
-
-def write_order(array: Any) -> str:
-    """The order ``write_array`` stores ``array`` in: F for Fortran-only arrays, else C."""
-    fortran = array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
-    return "F" if fortran else "C"
-
-
-def write_array(array: Any, write: Callable[[memoryview], object]) -> str:
-    """Pass ``array``'s bytes to ``write`` (no pickle copy); return the order written, C or F.
-
-    C- or F-contiguous arrays are written from their own buffer in one call; others are copied
-    in C order, ``COPY_CHUNK_BYTES`` at a time.
-    """
-    import numpy as np
-
-    fortran = write_order(array) == "F"
-    if fortran or array.flags.c_contiguous:
-        flat: Any = (array.T if fortran else array).reshape(-1).view(np.uint8)
-        write(memoryview(flat))
-        return "F" if fortran else "C"
-    size = max(COPY_CHUNK_BYTES // max(array.itemsize, 1), 1)
-    flags = ["external_loop", "buffered", "zerosize_ok"]
-    chunks: Any = np.nditer(array, flags=flags, buffersize=size, order="C")  # type: ignore[call-overload]
-    for chunk in chunks:
-        piece: Any = np.ascontiguousarray(chunk).view(np.uint8)
-        write(memoryview(piece))
-    return "C"
-
-
-def load_array(
-    filename: str,
-    dtype: Any,
-    mode: str | None,
-    offset: int,
-    shape: tuple[int, ...],
-    order: str,
-    strides: tuple[int, ...] | None = None,
-    span: int = 0,
-) -> Any:
-    """Open bytes of ``filename`` as an array: a memmap in ``mode``, or read into memory (None).
-
-    With ``strides``, ``offset`` is where the lowest byte of the view lies, ``span`` how many
-    bytes the view reaches, and the first element sits ``-sum(negative extents)`` bytes in.
-    """
-    import numpy as np
-
-    if strides is None:
-        if mode is None:
-            count = int(np.prod(shape, dtype=np.int64))
-            flat = np.fromfile(filename, dtype=dtype, count=count, offset=offset)
-            return flat.reshape(shape, order=order)  # type: ignore[call-overload]
-        return np.memmap(filename, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)  # type: ignore[call-overload]
-    first = -sum(min(0, (n - 1) * s) for n, s in zip(shape, strides, strict=True))
-    if mode is None:
-        raw = np.fromfile(filename, dtype=np.uint8, count=span, offset=offset)
-        return np.ndarray(shape, dtype, buffer=raw, offset=first, strides=strides).copy()
-    base = np.memmap(filename, dtype=np.uint8, mode=mode, offset=offset, shape=(span,))  # type: ignore[call-overload]
-    view = np.ndarray.__new__(np.memmap, shape, dtype, buffer=base, offset=first, strides=strides)
-    # memmap only copies its file attributes to views made by slicing; set them here.
-    view._mmap, view.filename, view.offset, view.mode = base._mmap, filename, offset, mode
-    return view
-
-
-def _backing_memmap(array: Any, ndarray: Any, memmap_type: Any) -> Any:
-    """The memmap that maps ``array``'s memory from a user's file (and is safe to share), or None.
-
-    A copy-on-write ("c") memmap is not shared: its changes live only in this process.
-    """
-    node: Any = array
-    while isinstance(node, ndarray):
-        if isinstance(node, memmap_type) and isinstance(node.base, mmap.mmap):
-            usable = node.filename is not None and node.mode != "c"
-            return node if usable else None
-        node = node.base
-    return None
-
-
-def _reduce_by_reference(array: Any, root: Any) -> Reduced | None:
-    """Reduce a view of the memmap ``root`` to where its bytes lie in ``root``'s file."""
-    if array.size == 0:
-        return None
-    mode = "r+" if root.mode == "w+" else root.mode
-    filename = os.fspath(root.filename)
-    address = array.__array_interface__["data"][0]
-    from_root = address - root.__array_interface__["data"][0]
-    if array.flags.c_contiguous or array.flags.f_contiguous:
-        order = "C" if array.flags.c_contiguous else "F"
-        args = (filename, array.dtype, mode, root.offset + from_root, array.shape, order)
-        return load_array, args
-    extents = [(n - 1) * s for n, s in zip(array.shape, array.strides, strict=True)]
-    low = sum(e for e in extents if e < 0)
-    span = sum(abs(e) for e in extents) + array.itemsize
-    offset = root.offset + from_root + low
-    args2 = (filename, array.dtype, mode, offset, array.shape, "C", array.strides, span)
-    return load_array, args2
-
-
-def is_pardo_temp(filename: Any) -> bool:
-    """Whether ``filename`` lies in a pardo temp folder (it is deleted when its context closes)."""
-    if not filename:
-        return False
-    folder: str = os.path.basename(os.path.dirname(os.fspath(filename)))
-    return folder.startswith(_tempdir.FOLDER_PREFIX)
-
-
-def reduce_result_array(obj: Any) -> Any:
-    """Worker side: how a result object is pickled (pardo temp memmaps become plain arrays).
-
-    Runs for every object of every result, so anything but a memmap leaves after one check.
-    """
-    if type(obj).__name__ != "memmap":
-        return NotImplemented
-    np = sys.modules.get("numpy")
-    if np is None or not isinstance(obj, np.memmap):
-        return NotImplemented
-    root = _backing_memmap(obj, np.ndarray, np.memmap)
-    if root is not None and not is_pardo_temp(root.filename):
-        reduced = _reduce_by_reference(obj, root)
-        if reduced is not None:
-            return reduced
-    return obj.view(np.ndarray).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
 
 def _human(nbytes: int) -> str:
@@ -172,6 +69,22 @@ def _human(nbytes: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{nbytes} bytes"  # pragma: no cover - the loop always returns
+
+
+@dataclass(slots=True)
+class _Written:
+    """A file written for one array object, and what it holds: layout and xxh3-128 digest."""
+
+    ref: weakref.ref[Any]
+    reduced: Reduced
+    path: str
+    layout: tuple[Any, tuple[int, ...], str]  # dtype, shape, order written
+    digest: bytes
+    checked: int  # the call in which the array was last known to hold the file's bytes
+
+
+def _layout(array: Any) -> tuple[Any, tuple[int, ...], str]:
+    return array.dtype, array.shape, write_order(array)
 
 
 class MemmapContext:
@@ -186,7 +99,8 @@ class MemmapContext:
         self.max_nbytes = max_nbytes
         self.mmap_mode = "r+" if mmap_mode == "w+" else mmap_mode
         self._types: tuple[type, ...] = ()  # (ndarray, memmap) once numpy is imported
-        self._written: dict[int, tuple[weakref.ref[Any], Reduced]] = {}
+        self._written: dict[int, _Written] = {}
+        self._call = 0
         self._folders: dict[str, str] = {}
         self._finalizers: list[weakref.finalize[Any, Any]] = []
         self._lock = threading.Lock()
@@ -197,6 +111,11 @@ class MemmapContext:
     def folders(self) -> list[str]:
         """The folders created so far (at most one per root: shared memory, then disk)."""
         return list(self._folders.values())
+
+    def start_call(self) -> None:
+        """A new call begins: each array met again is checked once against its file."""
+        with self._lock:
+            self._call += 1
 
     def reducer_override(self, obj: Any) -> Any:
         """A reduce tuple for arrays this context shares through files, else NotImplemented."""
@@ -210,25 +129,61 @@ class MemmapContext:
         return self.reducer_override(obj)
 
     def _reduce_array(self, array: Any) -> Any:
-        root = _backing_memmap(array, *self._types)
+        root = backing_memmap(array, *self._types)
         if root is not None:
-            reduced = _reduce_by_reference(array, root)
+            reduced = reduce_by_reference(array, root)
             return NotImplemented if reduced is None else reduced
         limit = self.max_nbytes
         if limit is None or array.nbytes <= limit or array.dtype.hasobject:
             return NotImplemented
         with self._lock:
             entry = self._written.get(id(array))
-            if entry is not None and entry[0]() is array:
-                return entry[1]
-            path, order = self._write(array)
+            if entry is not None and entry.ref() is array:
+                if entry.checked == self._call or self._unchanged(entry, array):
+                    entry.checked = self._call
+                    return entry.reduced
+                if _layout(array) == entry.layout and self._overwrite(entry, array):
+                    return entry.reduced
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)  # the last call that used it has ended
+            path, order, digest = self._write(array)
             reduced = (load_array, (path, array.dtype, self.mmap_mode, 0, array.shape, order))
             key, written = id(array), self._written
             ref = weakref.ref(array, lambda _, key=key: written.pop(key, None))  # type: ignore[misc]
-            written[key] = (ref, reduced)
+            written[key] = _Written(ref, reduced, path, _layout(array), digest, self._call)
             return reduced
 
-    def _write(self, array: Any) -> tuple[str, str]:
+    def _overwrite(self, entry: _Written, array: Any) -> bool:
+        """Write ``array``'s new bytes over its file, in place; False if that failed.
+
+        The earlier calls that read the file have ended, and workers that keep it mapped see
+        the new bytes (shared mapping). Reusing the file's pages is what makes it cheap: a fresh
+        file's pages cost up to 3x the copy on first touch here (bench_memmap.py --change).
+        """
+        hasher = new_hasher()
+        try:
+            with open(entry.path, "r+b") as file:
+                write_array(array, hashing(file.write, hasher))
+        except OSError:
+            return False
+        entry.digest, entry.checked = bytes(hasher.digest()), self._call
+        return True
+
+    def _unchanged(self, entry: _Written, array: Any) -> bool:
+        """Whether ``array`` still holds the bytes of ``entry``'s file (checked at memory speed).
+
+        The file itself can only have changed under ``mmap_mode="r+"``: then it is hashed too.
+        """
+        if _layout(array) != entry.layout or digest_array(array) != entry.digest:
+            return False
+        if self.mmap_mode != "r+":
+            return True
+        try:
+            return digest_file(entry.path) == entry.digest
+        except OSError:
+            return False
+
+    def _write(self, array: Any) -> tuple[str, str, bytes]:
         """Write ``array`` to a new file; if shared memory fails (fills up), to the disk root."""
         nbytes = int(array.nbytes)
         root, chosen = _tempdir.choose_root(self.temp_folder, nbytes)
@@ -257,7 +212,7 @@ class MemmapContext:
         )
         return TempFolderError(exc.errno or errno.EIO, msg)
 
-    def _write_in(self, root: str, array: Any) -> tuple[str, str]:
+    def _write_in(self, root: str, array: Any) -> tuple[str, str, bytes]:
         folder = self._folders.get(root)
         if folder is None:
             folder = _tempdir.make_folder(root)
@@ -267,13 +222,14 @@ class MemmapContext:
         self._nbytes += int(array.nbytes)
         path = os.path.join(folder, f"array-{self._n_files}.bin")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        hasher = new_hasher()
         try:
             with open(fd, "wb") as file:
-                order = write_array(array, file.write)
+                order = write_array(array, hashing(file.write, hasher))
         except BaseException:
             os.unlink(path)
             raise
-        return path, order
+        return path, order, bytes(hasher.digest())
 
     def close(self) -> None:
         """Remove the folder and every file in it (large folders from a helper thread)."""

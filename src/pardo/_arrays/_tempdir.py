@@ -11,15 +11,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 
 __all__ = [
     "FOLDER_PREFIX",
     "SHM_ROOT",
     "choose_root",
+    "default_roots",
     "disk_root",
     "free_bytes",
     "make_folder",
+    "note_root",
     "remove_folder",
+    "remove_folders_of",
+    "roots_seen",
     "sweep_stale",
 ]
 
@@ -67,6 +72,56 @@ def choose_root(temp_folder: str | None, nbytes: int) -> tuple[str, bool]:
     if shm_has_room(nbytes):
         return SHM_ROOT, False
     return disk_root(), False
+
+
+def default_roots() -> set[str]:
+    """The roots pardo uses unless a call names its own: shared memory, ``$JOBLIB_TEMP_FOLDER``,
+    the system temp folder."""
+    roots = {SHM_ROOT, disk_root()}
+    env = explicit_root(None)
+    if env is not None:
+        roots.add(env)
+    return roots
+
+
+#: Roots of the pardo folders this process has read files from (a worker learns a call's own
+#: ``temp_folder`` this way, to clean it up if the call's process is killed).
+_ROOTS_SEEN: set[str] = set()
+
+
+def note_root(folder_file: str) -> None:
+    """Remember the root above the pardo folder holding ``folder_file``."""
+    _ROOTS_SEEN.add(os.path.dirname(os.path.dirname(folder_file)))
+
+
+def roots_seen() -> set[str]:
+    return set(_ROOTS_SEEN)
+
+
+def remove_folders_of(pid: int, roots: Iterable[str]) -> list[str]:
+    """Remove our uid's pardo folders under ``roots`` made by process ``pid``, which is dead.
+
+    Workers call it when their parent died without cleaning up (SIGKILL, the OOM killer): the
+    caller knows ``pid`` is gone, which ``sweep_stale`` can only guess from outside.
+    """
+    prefix = f"{FOLDER_PREFIX}{pid}-{_pid_namespace()}-"
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    removed: list[str] = []
+    for root in set(roots):
+        try:
+            names = [n for n in os.listdir(root) if n.startswith(prefix)]
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                if uid is not None and os.stat(path, follow_symlinks=False).st_uid != uid:
+                    continue
+            except OSError:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _pid_namespace() -> str:

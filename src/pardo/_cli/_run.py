@@ -24,8 +24,8 @@ from pardo._cli._output import Printer, save_results
 from pardo._cli._process import signals_interrupt
 from pardo._cli._template import Template
 from pardo._config import cpu_count
-from pardo._parallel_config import parallel_config
 from pardo._parallel import Parallel
+from pardo._parallel_config import parallel_config
 
 __all__ = ["run"]
 

@@ -5,8 +5,11 @@ Every bar is driven the same way: ``update(n_done, total)`` with the number of *
 anything else written to the terminal, and ``close(ok)`` exactly once, also after an error or
 Ctrl-C. What ``progress=`` accepts:
 
-- ``True``: tqdm (``tqdm.auto``, so a widget in notebooks) when installed, else the plain line;
-- ``"tqdm"`` (tqdm required) or ``"plain"``;
+- ``True`` or ``"tqdm"``: tqdm (``tqdm.auto``, so a widget in notebooks), a dependency of pardo;
+- ``"plain"``: a line of pardo's own, kept for one reason: tqdm redraws with carriage returns
+  whatever stderr is, so a log file or a CI log that is not a terminal collects one ever-longer
+  line (or a line per redraw where the viewer splits on ``\r``). The plain bar writes whole lines
+  there, one every ``LOG_INTERVAL`` seconds, and redraws in place only on a terminal;
 - a tqdm-like object (has ``update(n)``): advanced by ``update``, its ``total`` set once known, not
   closed (it belongs to the caller);
 - any other callable: called as ``fn(n_done, total_or_None)`` whenever either changes.
@@ -65,13 +68,7 @@ def make_bar(spec: Any, total: int | None) -> Bar:
     """The bar for a (true, already checked) ``progress=`` value."""
     name = spec if isinstance(spec, str) else None
     if spec is True or name == "tqdm":
-        try:
-            tqdm = _tqdm_class()
-        except ImportError:
-            if name == "tqdm":
-                msg = "progress='tqdm' needs tqdm: pip install 'pardo[progress]'"
-                raise ImportError(msg) from None
-            return LineBar(total)
+        tqdm = _tqdm_class()
         return TqdmBar(tqdm(total=total, unit="task", dynamic_ncols=True), owned=True)
     if name == "plain":
         return LineBar(total)

@@ -11,6 +11,12 @@ filters and handlers apply, with ``worker_pid`` and ``task_index`` attached), te
 
 Worker loggers are given the parent's levels (root's effective level and every level set
 explicitly), so what the parent would drop is not even recorded.
+
+A worker that runs several batches at once on threads (a dask worker) cannot swap
+``sys.stdout`` per batch. There, ``OutputCapture(threaded=True)`` installs, once per worker
+process, a stream and a root handler that route by thread: what a thread running a pardo batch
+writes goes to that batch's recording, everything else (dask's own output, other tasks) passes
+through untouched.
 """
 
 from __future__ import annotations
@@ -20,21 +26,22 @@ import pickle
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
-__all__ = ["Event", "OutputCapture", "capture_spec", "replay"]
+__all__ = ["Event", "OutputCapture", "Recording", "ThreadRecording", "capture_spec", "replay"]
 
 #: ``(task_index, kind, payload)``: kind "out"/"err" with text, or "log" with a ``LogRecord``.
 Event = tuple[int, str, Any]
 
 
-def capture_spec() -> OutputCapture:
-    """Parent side, at call time: the logging levels workers should apply."""
+def capture_spec(threaded: bool = False) -> OutputCapture:
+    """Parent side, at call time: the logging levels workers should apply; ``threaded`` for
+    workers that run several batches at once on threads."""
     levels = [("", logging.getLogger().getEffectiveLevel())]
     for name, item in list(logging.Logger.manager.loggerDict.items()):
         if isinstance(item, logging.Logger) and item.level != logging.NOTSET:
             levels.append((name, item.level))
-    return OutputCapture(tuple(levels))
+    return OutputCapture(tuple(levels), threaded)
 
 
 @dataclass(frozen=True)
@@ -42,10 +49,12 @@ class OutputCapture:
     """Travels with each batch to a process worker; ``start`` begins recording there."""
 
     levels: tuple[tuple[str, int], ...]
+    #: The worker runs several batches at once on threads: route output by thread.
+    threaded: bool = False
 
-    def __reduce__(self) -> tuple[type[OutputCapture], tuple[tuple[tuple[str, int], ...]]]:
+    def __reduce__(self) -> tuple[type[OutputCapture], tuple[Any, ...]]:
         # Pickled once per batch: the default dataclass state costs twice as much.
-        return OutputCapture, (self.levels,)
+        return OutputCapture, (self.levels, self.threaded)
 
     def start(self, results: list[Any], start: int) -> Recording:
         """Record until ``stop()``; the running task is ``start + len(results)``."""
@@ -53,6 +62,8 @@ class OutputCapture:
             target = logging.getLogger(name or None)
             if target.level != level:  # setLevel clears every logger's cache: skip no-ops
                 target.setLevel(level)
+        if self.threaded:
+            return ThreadRecording(results, start)
         return Recording(results, start)
 
 
@@ -66,6 +77,9 @@ class Recording:
         self._lock = threading.Lock()
         self._pending: list[str] = []
         self._pending_key: tuple[int, str] = (-1, "")
+        self._install()
+
+    def _install(self) -> None:
         root = logging.getLogger()
         self._saved = (sys.stdout, sys.stderr, root.handlers)
         self._handler = _RecordTap(self)
@@ -74,6 +88,9 @@ class Recording:
         # The worker's own root handlers (inherited through fork, or set by an initializer)
         # would print the record a second time, straight to the worker's stderr.
         root.handlers = [self._handler]
+
+    def _uninstall(self) -> None:
+        sys.stdout, sys.stderr, logging.getLogger().handlers = self._saved
 
     def _index(self) -> int:
         return self._start + len(self._results)
@@ -99,7 +116,7 @@ class Recording:
 
     def stop(self) -> tuple[Event, ...]:
         """Put the streams and handlers back; the events recorded, in order."""
-        sys.stdout, sys.stderr, logging.getLogger().handlers = self._saved
+        self._uninstall()
         with self._lock:
             self._flush()
         return tuple(self.events)
@@ -145,6 +162,81 @@ class _StreamTap:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._original, name)
+
+
+class ThreadRecording(Recording):
+    """A recording of what one thread writes, in a worker where other threads keep writing."""
+
+    def _install(self) -> None:
+        _Routes.install()
+        _Routes.by_thread[threading.get_ident()] = self
+
+    def _uninstall(self) -> None:
+        _Routes.by_thread.pop(threading.get_ident(), None)
+
+
+class _Routes:
+    """The per-process registry behind ``ThreadRecording``: which thread records where."""
+
+    by_thread: ClassVar[dict[int, Recording]] = {}
+    _installed = False
+    _lock = threading.Lock()
+
+    @classmethod
+    def install(cls) -> None:
+        with cls._lock:
+            if cls._installed:
+                return
+            sys.stdout = _RoutedStream("out", sys.stdout)
+            sys.stderr = _RoutedStream("err", sys.stderr)
+            root = logging.getLogger()
+            # The worker's own handlers would print a recorded thread's records a second time.
+            for handler in root.handlers:
+                handler.addFilter(_not_recorded)
+            root.addHandler(_RoutedRecords())
+            cls._installed = True
+
+
+def _not_recorded(record: logging.LogRecord) -> bool:
+    return record.thread not in _Routes.by_thread
+
+
+class _RoutedRecords(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        recording = _Routes.by_thread.get(record.thread or 0)
+        if recording is not None:
+            try:
+                recording.record(record)
+            except Exception:
+                self.handleError(record)
+
+
+class _RoutedStream(_StreamTap):
+    """``sys.stdout``/``sys.stderr`` of a threaded worker: a recorded thread's text to its
+    recording, any other thread's to the original stream."""
+
+    def __init__(self, kind: str, original: TextIO) -> None:
+        self._kind = kind
+        self._original = original
+
+    def write(self, text: str) -> int:
+        recording = _Routes.by_thread.get(threading.get_ident())
+        if recording is None:
+            return self._original.write(text)
+        if not isinstance(text, str):
+            msg = f"write() argument must be str, not {type(text).__name__}"
+            raise TypeError(msg)
+        if text:
+            recording.text(self._kind, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def isatty(self) -> bool:
+        if threading.get_ident() in _Routes.by_thread:
+            return False
+        return self._original.isatty()
 
 
 def _portable(record: logging.LogRecord) -> logging.LogRecord:

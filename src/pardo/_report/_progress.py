@@ -23,7 +23,6 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
-from pardo import _config
 from pardo._report._bars import Bar, make_bar
 from pardo._report._capture import replay
 
@@ -38,15 +37,6 @@ __all__ = [
 
 #: Logger that receives every verbose line as an INFO record, besides the stream.
 logger = logging.getLogger("pardo")
-
-#: joblib's class names for the built-in backends, used in "Using backend X with N workers."
-_JOBLIB_NAMES = {
-    "loky": "LokyBackend",
-    "threading": "ThreadingBackend",
-    "multiprocessing": "MultiprocessingBackend",
-    "sequential": "SequentialBackend",
-    "dask": "DaskDistributedBackend",
-}
 
 
 def short_time(seconds: float) -> str:
@@ -83,11 +73,9 @@ def report_points(low: int, high: int, verbose: int) -> Iterator[int]:
 
 
 def backend_label(backend: Any) -> str:
-    """The backend's name as joblib prints it (its class name; joblib's names for built-ins)."""
-    cls = type(backend)
-    if cls.__module__.startswith("pardo.backends."):
-        return _JOBLIB_NAMES.get(getattr(backend, "name", ""), cls.__name__)
-    return cls.__name__
+    """The backend's name as joblib prints it: its ``verbose_label``, else its class name."""
+    label = getattr(backend, "verbose_label", None)
+    return label if isinstance(label, str) else type(backend).__name__
 
 
 class VerboseReporter:
@@ -192,13 +180,14 @@ class CallReporter:
     """Everything one call reports: verbose lines, the progress bar, ``print_progress`` hooks.
 
     Args:
-        options: the call's ``Options`` (``progress``, ``pre_dispatch``).
+        options: the call's ``Options`` (``pre_dispatch``).
         backend: the backend running the call (its name goes in the first verbose line).
         n_jobs: workers in use; 1 means joblib's sequential loop.
         total: number of tasks if known.
         on_change: called with ``(n_completed, n_dispatched)`` after every change.
         label: prefix of verbose lines, ``repr(parallel)``.
         verbose: joblib's ``verbose``.
+        progress: the call's ``progress=`` value, the configuration's already applied.
         clock: for elapsed times.
     """
 
@@ -212,14 +201,13 @@ class CallReporter:
         *,
         label: str = "Parallel",
         verbose: int = 0,
+        progress: Any = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.total = total
         self._on_change = on_change
         self._label = label
-        spec = options.progress
-        if spec is None:
-            spec = _config.get_config().get("progress")
+        spec = progress
         # Not ``bool(spec)``: a tqdm object without a total refuses to be truth-tested.
         self._new_bar = None if spec is None or spec is False else partial(make_bar, spec, total)
         self._bar: Bar | None = None  # drawn at the first report, so a failed start draws none

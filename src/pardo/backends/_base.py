@@ -22,7 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pardo._config import resolve_n_jobs
@@ -46,9 +46,6 @@ class CallSettings:
     max_nbytes: int | None = 1024**2
     mmap_mode: str | None = "r"
     inner_max_num_threads: int | None = None
-    verbose: int = 0
-    task_timeout: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -66,8 +63,22 @@ class Backend(ABC):
     supports_timeout: ClassVar[bool] = True
     #: Whether ``task_timeout`` can be enforced: workers are processes that ``kill_worker`` kills.
     supports_task_timeout: ClassVar[bool] = False
-    supports_return_generator: ClassVar[bool] = True
+    #: Whether ``inner_max_num_threads`` caps BLAS/OpenMP threads in this backend's workers.
     supports_inner_max_num_threads: ClassVar[bool] = False
+    #: Tasks run in the caller's own thread, one after the other (no pool at all): context
+    #: propagators have nothing to restore, and one worker needs no other backend.
+    runs_inline: ClassVar[bool] = False
+    #: Workers are processes that run one batch at a time, so the front may have them record
+    #: what tasks print and log (swapping ``sys.stdout`` there is safe) and replay it here.
+    records_worker_output: ClassVar[bool] = False
+    #: One worker process runs several batches at once on its threads (dask), so recording
+    #: must route output by thread instead of swapping ``sys.stdout`` for a batch.
+    worker_runs_batches_on_threads: ClassVar[bool] = False
+    #: The name joblib's verbose lines use for this backend ("Using backend X with ..."); None
+    #: means the class name, which is what joblib prints for a backend class.
+    verbose_label: ClassVar[str | None] = None
+    #: Runs on a cluster it does not start itself (dask): tests give it one, tools can tell.
+    needs_cluster: ClassVar[bool] = False
     #: Seconds a batch should take; the auto batch size aims at it (see pardo._engine._batching).
     batch_target: ClassVar[float] = 0.5
 

@@ -15,7 +15,9 @@ Two small writes per batch, outside the task loop; ``time.monotonic`` is one clo
 process of the machine, so the parent can compare the worker's start time with its own clock.
 
 Workers also watch their parent (``start_worker``): if it dies without stopping them (SIGKILL,
-the OOM killer, SIGTERM between two calls), they exit instead of living on as orphans.
+the OOM killer, SIGTERM between two calls), they remove its pardo folders (memmapped arrays,
+boards) and exit instead of living on as orphans. The watch also unmaps temp files whose
+context has closed (``pardo._arrays._worker.WorkerMaps``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pardo._arrays import _tempdir
+from pardo._arrays._worker import WORKER_MAPS
 from pardo.backends._process import run_encoded
 
 __all__ = ["Board", "kill_tree", "run_watched", "start_worker"]
@@ -82,6 +85,7 @@ def start_worker(
             # Reparented (to init or a subreaper) means the parent is gone.
             while os.getppid() == parent:
                 time.sleep(PARENT_CHECK_SECONDS)
+                WORKER_MAPS.forget_removed()
         else:
             import psutil
 
@@ -89,10 +93,17 @@ def start_worker(
                 process = psutil.Process(parent)
                 while process.is_running():  # compares start times: a reused pid is not it
                     time.sleep(PARENT_CHECK_SECONDS)
+                    WORKER_MAPS.forget_removed()
             except psutil.Error:
                 pass
+        # The parent died without cleaning up: remove its folders (memmaps, board) now, so
+        # that a killed call's arrays do not hold shared memory until some later pardo run.
+        with contextlib.suppress(Exception):
+            roots = _tempdir.default_roots() | _tempdir.roots_seen()
+            _tempdir.remove_folders_of(parent, roots)
         os._exit(ORPHANED_EXIT)
 
+    WORKER_MAPS.enabled = True
     threading.Thread(target=watch, name="pardo-parent-watch", daemon=True).start()
     if initializer is not None:
         initializer(*args)

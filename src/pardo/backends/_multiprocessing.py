@@ -16,19 +16,16 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.pool import TERMINATE
 from typing import Any, ClassVar
 
 import cloudpickle
 
-from pardo._arrays._memmap import MemmapContext
-from pardo._config import cpu_count, env_thread_caps
 from pardo._errors import TaskPicklingError
-from pardo.backends._base import Backend, CallSettings, WorkerDeath
-from pardo.backends._board import Board, kill_tree, run_watched, start_worker
-from pardo.backends._process import decode_result, encode_batch
+from pardo.backends._base import WorkerDeath
+from pardo.backends._board import kill_tree, run_watched, start_worker
+from pardo.backends._pool import ProcessBackend
 
 __all__ = ["MultiprocessingBackend", "backend_class"]
 
@@ -84,18 +81,13 @@ def _kill_pool(pool: Any) -> None:
     pool._cache.clear()
 
 
-class MultiprocessingBackend(Backend):
+class MultiprocessingBackend(ProcessBackend):
     """A ``multiprocessing.Pool`` (the platform's default start method, or ``context=``)."""
 
     name: ClassVar[str] = "multiprocessing"
-    supports_return_generator: ClassVar[bool] = True
-    supports_inner_max_num_threads: ClassVar[bool] = True
-    supports_task_timeout: ClassVar[bool] = True
 
     _pool: Any = None
-    _pool_args: tuple[Any, int, tuple[Any, ...]] | None = None
-    _memmap: MemmapContext | None = None
-    _board: Board | None = None
+    _pool_size = 0
     #: Every worker process seen in this pool (Pool drops dead ones from its own list).
     _seen: dict[int, Any]
 
@@ -112,60 +104,34 @@ class MultiprocessingBackend(Backend):
             return 1
         return super().effective_n_jobs(n_jobs)
 
-    def configure(self, n_jobs: int, settings: CallSettings) -> int:
-        n = self.effective_n_jobs(n_jobs)
-        if self._pool is None or n != self.n_jobs:
-            self._close_pool(kill=False)
-            # joblib's variable for the start method, so that a setting made for it still holds.
-            method = os.environ.get("JOBLIB_START_METHOD", "").strip() or None
-            context = self.params.get("context") or method
-            if context is None or isinstance(context, str):
-                context = multiprocessing.get_context(context)
-            threads = settings.inner_max_num_threads or max(cpu_count() // n, 1)
-            user = None
-            if self.initializer is not None:
-                try:
-                    user = cloudpickle.dumps((self.initializer, self.initargs))
-                except Exception as exc:
-                    msg = f"initializer or initargs cannot be sent to worker processes: {exc}"
-                    raise TaskPicklingError(msg) from exc
-            init_args = (os.getpid(), env_thread_caps(threads), user)
-            self._pool_args = (context, n, init_args)
-            self._open_pool()
-        if self._memmap is None:
-            self._memmap = MemmapContext(
-                settings.temp_folder, settings.max_nbytes, settings.mmap_mode
-            )
-        self.n_jobs = n
-        return n
-
-    def submit(self, batch: Callable[[], Any]) -> Future[Any]:
-        override = self._memmap.reducer_override if self._memmap is not None else None
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-
-        def done(raw: bytes) -> None:
+    def open_pool(self, n_workers: int, env: dict[str, str]) -> None:
+        if self._pool is not None and n_workers == self._pool_size:
+            return  # the ``with Parallel()`` block's pool serves the next call as it is
+        self.close_pool(kill=False)
+        # joblib's variable for the start method, so that a setting made for it still holds.
+        method = os.environ.get("JOBLIB_START_METHOD", "").strip() or None
+        context = self.params.get("context") or method
+        if context is None or isinstance(context, str):
+            context = multiprocessing.get_context(context)
+        user = None
+        if self.initializer is not None:
             try:
-                future.set_result(decode_result(raw))
-            except BaseException as exc:
-                future.set_exception(exc)
+                user = cloudpickle.dumps((self.initializer, self.initargs))
+            except Exception as exc:
+                msg = f"initializer or initargs cannot be sent to worker processes: {exc}"
+                raise TaskPicklingError(msg) from exc
+        init_args = (os.getpid(), env, user)
+        self._pool = context.Pool(n_workers, initializer=_init_worker, initargs=init_args)
+        self._pool_size = n_workers
+        self._seen = {}
 
-        payload = encode_batch(batch, override)  # type: ignore[arg-type]
-        if self._board is None:
-            self._board = Board()
+    def submit_payload(self, args: tuple[str, int, bytes]) -> Future[bytes]:
+        future: Future[bytes] = Future()
+        future.set_running_or_notify_cancel()
         self._pool.apply_async(
-            run_watched,
-            (self._board.path, getattr(batch, "start", -1), payload),
-            callback=done,
-            error_callback=future.set_exception,
+            run_watched, args, callback=future.set_result, error_callback=future.set_exception
         )
         return future
-
-    def _open_pool(self) -> None:
-        assert self._pool_args is not None, "configure() sets the pool's arguments"
-        context, n, init_args = self._pool_args
-        self._pool = context.Pool(n, initializer=_init_worker, initargs=init_args)
-        self._seen = {}
 
     def check_workers(self) -> list[WorkerDeath]:
         pool = self._pool
@@ -181,23 +147,7 @@ class MultiprocessingBackend(Backend):
                 deaths.append(WorkerDeath(pid, None))
         return deaths
 
-    def running(self) -> dict[int, tuple[int, float]]:
-        return {} if self._board is None else self._board.running()
-
-    def kill_worker(self, pid: int) -> None:
-        if pid in self.worker_pids():
-            kill_tree(pid)
-
-    def recover(self) -> None:
-        pool, self._pool = self._pool, None
-        self._seen = {}
-        if pool is not None:
-            _kill_pool(pool)
-        if self._board is not None:
-            self._board.reset()
-        self._open_pool()
-
-    def _close_pool(self, kill: bool) -> None:
+    def close_pool(self, kill: bool) -> None:
         if self._pool is not None and not kill and self.check_workers():
             kill = True  # close() + join() would wait forever on a task a dead worker held
         pool, self._pool = self._pool, None
@@ -208,25 +158,6 @@ class MultiprocessingBackend(Backend):
             else:
                 pool.close()
                 pool.join()
-
-    def stop_call(self) -> None:
-        self._close_board()
-
-    def _close_board(self) -> None:
-        board, self._board = self._board, None
-        if board is not None:
-            board.close()
-
-    def terminate(self) -> None:
-        self._close_board()
-        self._close_pool(kill=False)
-        memmap, self._memmap = self._memmap, None
-        if memmap is not None:
-            memmap.close()
-
-    def abort_everything(self) -> None:
-        self._close_pool(kill=True)
-        self.terminate()
 
     def worker_pids(self) -> list[int]:
         return [] if self._pool is None else [p.pid for p in list(self._pool._pool)]

@@ -69,7 +69,7 @@ def encode_batch(batch: Batch, override: Callable[[Any], Any] | None = None) -> 
 
 
 def _result_override(obj: Any) -> Any:
-    from pardo._arrays._memmap import reduce_result_array
+    from pardo._arrays._worker import reduce_result_array
 
     return reduce_result_array(obj)
 

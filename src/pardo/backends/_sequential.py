@@ -18,6 +18,7 @@ class SequentialBackend(Backend):
     uses_threads: ClassVar[bool] = True
     supports_sharedmem: ClassVar[bool] = True
     supports_timeout: ClassVar[bool] = False
+    runs_inline: ClassVar[bool] = True
     # Small batches keep return_as="generator" lazy; the per-batch cost here is a few µs.
     batch_target: ClassVar[float] = 0.01
 

@@ -47,6 +47,10 @@ class DaskBackend(Backend):
     """
 
     name: ClassVar[str] = "dask"
+    verbose_label: ClassVar[str | None] = "DaskDistributedBackend"
+    records_worker_output: ClassVar[bool] = True
+    worker_runs_batches_on_threads: ClassVar[bool] = True
+    needs_cluster: ClassVar[bool] = True
     default_n_jobs: ClassVar[int] = -1
     # benchmarks/bench_dask.py: a batch costs a scheduler round trip (11 ms on a 2-core
     # LocalCluster, more across a network); 0.5 s batches keep that near 2%, and a dead worker
