@@ -42,6 +42,7 @@ EXPECTED_ALL = [
     "product",
     "register_context_propagator",
     "register_parallel_backend",
+    "ssh_cluster",
     "zip",
 ]
 

@@ -24,6 +24,7 @@ from pardo._parallel import Parallel
 from pardo._parallel_config import effective_n_jobs, parallel_backend, parallel_config
 from pardo._task import delayed
 from pardo.backends import Backend, register_parallel_backend
+from pardo.backends._dask._ssh import ssh_cluster
 
 ParallelBackendBase = Backend
 
@@ -51,6 +52,7 @@ __all__ = [
     "product",
     "register_context_propagator",
     "register_parallel_backend",
+    "ssh_cluster",
     "zip",
 ]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pardo._cli._halt import HaltSpec, parse_halt
 from pardo._cli._inputs import SEPARATORS, SourceSpec, split_sources
 
-__all__ = ["CliOptions", "UsageError", "parse_args", "resolve_jobs"]
+__all__ = ["CliOptions", "RemoteOptions", "UsageError", "parse_args", "resolve_jobs"]
 
 #: Ceiling for ``-j 0``. GNU Parallel stops at its free file handles; jobs here hold 2 pipes
 #: each, so 250 stays well inside the common ``ulimit -n`` of 1024.
@@ -32,6 +32,28 @@ Without ::: or :::: the values are the lines of stdin. Replacement strings:
 
 class UsageError(Exception):
     """A bad command line; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class RemoteOptions:
+    """The options for jobs on other machines (``-S`` and friends), as given."""
+
+    sshlogins: tuple[str, ...] = ()
+    sshloginfiles: tuple[str, ...] = ()
+    workdir: str = ""
+    basefiles: tuple[str, ...] = ()
+    transfers: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    cleanup: bool = False
+    env: tuple[str, ...] = ()
+    ssh: str | None = None
+    controlmaster: bool = True
+    onall: bool = False
+    nonall: bool = False
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.sshlogins or self.sshloginfiles)
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,7 @@ class CliOptions:
     shuf: bool = False
     dask: str | None = None
     header: bool = False
+    remote: RemoteOptions = field(default_factory=RemoteOptions)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +130,33 @@ def _parser() -> _Parser:
     add("--shuf", action="store_true", help="run the jobs in random order")
     add("--dask", metavar="ADDRESS", help="run the jobs on this dask scheduler")
     add("--header", metavar=":", help="use each source's first value as its name: {name}")
+    group = p.add_argument_group("several machines (over ssh)")
+    add = group.add_argument
+    add("-S", "--sshlogin", action="append", default=[], metavar="[N/][user@]host[:port]",
+        help="run jobs there (':' = here); repeatable, comma-separated")
+    add("--slf", "--sshloginfile", action="append", default=[], metavar="FILE",
+        help="sshlogins, one a line ('..' = ~/.parallel/sshloginfile)")
+    add("--wd", "--workdir", default="", metavar="DIR",
+        help="job directory on the node ('...' = a fresh one per job)")
+    add("--bf", "--basefile", action="append", default=[], metavar="FILE",
+        help="copy FILE to every node before its first job")
+    add("--tf", "--transferfile", action="append", default=[], metavar="FILE",
+        help="copy FILE ({} etc. allowed) to the node before each job")
+    add("--transfer", action="store_true", help="the same as --tf {}")
+    add("--return", dest="returns", action="append", default=[], metavar="FILE",
+        help="bring FILE back after each job")
+    add("--cleanup", action="store_true", help="remove transferred and returned files on the node")
+    add("--trc", action="append", default=[], metavar="FILE",
+        help="--transfer --return FILE --cleanup")
+    add("--env", action="append", default=[], metavar="VAR", help="copy VAR to the node's jobs")
+    add("--ssh", metavar="CMD", help="the ssh command (default $PARALLEL_SSH or ssh)")
+    add("-M", "--controlmaster", action="store_true",
+        help="one multiplexed connection per host (the default)")
+    add("--no-controlmaster", action="store_true", help="a new ssh connection per job")
+    add("--onall", action="store_true", help="run every job on every host")
+    add("--nonall", action="store_true", help="run the command, without values, once per host")
+    add("--filter-hosts", action="store_true", help="accepted: down hosts are always left out")
+    add = p.add_argument
     add("--version", action="version", version=_version())
     add("command", nargs=argparse.REMAINDER, help="command and its arguments")
     return p
@@ -139,10 +189,28 @@ def parse_args(argv: Sequence[str]) -> CliOptions:
         raise UsageError(str(exc)) from exc
     if ns.jobs is not None:
         resolve_jobs(ns.jobs, None, 1)  # reject a bad -j before anything runs
+    remote = _remote(ns)
+    if remote.nonall and sources:
+        raise UsageError("--nonall runs the command once per host and takes no ::: values")
+    if (remote.onall or remote.nonall) and not remote.wanted:
+        raise UsageError("--onall and --nonall need hosts: -S or --sshloginfile")
+    if remote.wanted and ns.dask is not None:
+        raise UsageError("-S/--sshloginfile and --dask cannot be combined; pick one")
     return CliOptions(
         tuple(command), tuple(sources), ns.jobs, ns.keep_order, ns.dry_run, ns.tag, ns.bar,
         ns.timeout, ns.retries, halt, ns.joblog, ns.resume, ns.resume_failed, ns.results,
-        ns.delay, ns.shuf, ns.dask, ns.header is not None,
+        ns.delay, ns.shuf, ns.dask, ns.header is not None, remote,
+    )  # fmt: skip
+
+
+def _remote(ns: argparse.Namespace) -> RemoteOptions:
+    transfers = list(ns.tf)
+    if ns.transfer or ns.trc:
+        transfers.append("{}")
+    return RemoteOptions(
+        tuple(ns.sshlogin), tuple(ns.slf), ns.wd, tuple(ns.bf), tuple(transfers),
+        tuple(ns.returns) + tuple(ns.trc), ns.cleanup or bool(ns.trc), tuple(ns.env), ns.ssh,
+        not ns.no_controlmaster, ns.onall, ns.nonall,
     )  # fmt: skip
 
 

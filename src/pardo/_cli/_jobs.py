@@ -12,12 +12,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pardo._cli._control import KILL_GRACE_SECONDS, JobControl, signal_group
 from pardo._cli._template import Template
 
-__all__ = ["Job", "JobResult", "JobSettings", "run_job"]
+__all__ = ["Job", "JobResult", "JobSettings", "run_job", "run_once", "terminate"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def run_job(job: Job, settings: JobSettings, control: JobControl | None) -> JobR
         for _ in range(max(settings.retries, 1)):
             if control is not None and control.stopping:
                 break
-            result = _run_once(job, command, slot, settings, control)
+            result = run_once(job, command, slot, settings, control)
             if result.status != "done" or not result.failed:
                 break
         if control is not None and result.status == "done":
@@ -84,17 +85,24 @@ def run_job(job: Job, settings: JobSettings, control: JobControl | None) -> JobR
             control.end(slot)
 
 
-def _environment(job: Job, slot: int) -> dict[str, str]:
+def _environment(job: Job, slot: int, extra: Mapping[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})
     # GNU Parallel's names too, so scripts written for it keep working.
     env["PARDO_SEQ"] = env["PARALLEL_SEQ"] = str(job.seq)
     env["PARDO_SLOT"] = env["PARALLEL_JOBSLOT"] = str(slot)
     return env
 
 
-def _run_once(
-    job: Job, command: str, slot: int, settings: JobSettings, control: JobControl | None
+def run_once(
+    job: Job,
+    command: str,
+    slot: int,
+    settings: JobSettings,
+    control: JobControl | None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> JobResult:
+    """One attempt of ``job`` here; ``extra_env`` adds variables (``$PARALLEL_SSHLOGIN``)."""
     host = socket.gethostname() if settings.remote else ":"
     start, began = time.time(), time.monotonic()
     proc = subprocess.Popen(
@@ -103,21 +111,21 @@ def _run_once(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env=_environment(job, slot),
+        env=_environment(job, slot, extra_env),
     )
     killed = timed_out = False
     try:
         if control is not None and not control.adopt(proc):
-            stdout, stderr = _terminate(proc)
+            stdout, stderr = terminate(proc)
             killed = True
         else:
             try:
                 stdout, stderr = proc.communicate(timeout=settings.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                stdout, stderr = _terminate(proc)
+                stdout, stderr = terminate(proc)
     except BaseException:  # Ctrl-C in the caller's thread (-j 1): never leave the job running
-        _terminate(proc)
+        terminate(proc)
         raise
     finally:
         if control is not None:
@@ -133,7 +141,7 @@ def _run_once(
     )
 
 
-def _terminate(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+def terminate(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
     """SIGTERM the job's group, SIGKILL it after a grace period; return what it printed."""
     signal_group(proc, signal.SIGTERM)
     try:

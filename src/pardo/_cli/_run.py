@@ -149,6 +149,8 @@ def run(opts: CliOptions, stdin: IO[str], stdout: IO[bytes], stderr: IO[bytes]) 
             stdout.write(line.encode("utf-8", "surrogateescape") + b"\n")
         stdout.flush()
         return 0
+    if opts.remote.wanted:
+        return _run_remote(opts, template, names, jobs, total, stdout, stderr)
     if opts.dask is not None and opts.jobs is None:
         n_jobs = -1  # every thread of every dask worker
     tracker = HaltTracker(opts.halt, total)
@@ -172,12 +174,72 @@ def run(opts: CliOptions, stdin: IO[str], stdout: IO[bytes], stderr: IO[bytes]) 
         printer.finish()
         if joblog is not None:
             joblog.close()
+    return _ending(interrupted, tracker, printer)
+
+
+def _ending(interrupted: bool, tracker: HaltTracker, printer: Printer) -> int:
     if interrupted:
         printer.note("interrupted: the running jobs were stopped")
         return OTHER_ERROR
     if tracker.halted:
         printer.note(_halt_note(tracker))
     return tracker.exit_status()
+
+
+def _run_remote(
+    opts: CliOptions,
+    template: Template,
+    names: list[str],
+    jobs: Iterable[Job],
+    total: int | None,
+    stdout: IO[bytes],
+    stderr: IO[bytes],
+) -> int:
+    """The run with -S: the same engine, one thread per slot over all hosts (see _remoterun)."""
+    from pardo._cli._remoterun import RemoteFeed, open_remote, remote_bar, remote_ending
+
+    if opts.remote.nonall:
+        jobs, total = [Job(0, 1, ())], 1
+    every_host = opts.remote.onall or opts.remote.nonall
+    printer = Printer(stdout, stderr, opts.keep_order, opts.tag)
+    joblog = JobLog(opts.joblog, opts.resume or opts.resume_failed) if opts.joblog else None
+    try:
+        with signals_interrupt(), open_remote(opts, total, stderr) as opened:
+            n_jobs = max(opened.threads, 1)
+            pool = opened.run.pool
+            hosts = len(pool.hosts) if every_host else 1
+            tracker = HaltTracker(opts.halt, None if total is None else total * hosts)
+            control = JobControl(n_jobs, tracker, opts.delay)
+            settings = JobSettings(template, _shell(), opts.timeout, opts.retries, n_jobs)
+            feed = RemoteFeed(jobs, settings, control, opened.run, every_host, total)
+            parallel = Parallel(
+                n_jobs=n_jobs, backend="threading", return_as="generator_unordered", batch_size=1
+            )
+
+            def start() -> Iterator[JobResult]:
+                results: Iterator[JobResult] = parallel(feed)
+                if opts.bar:
+                    count = None if total is None else total * hosts
+                    results = remote_bar(results, pool, count, stderr)
+                return results
+
+            local_opts = opts if not opts.bar else _without_bar(opts)
+            interrupted = _consume(start, local_opts, names, control, joblog, printer)
+            lines, exhausted = remote_ending(pool, None if total is None else total * hosts)
+    finally:
+        printer.finish()
+        if joblog is not None:
+            joblog.close()
+    for line in lines:
+        printer.note(line)
+    status = _ending(interrupted, tracker, printer)
+    return OTHER_ERROR if exhausted and not interrupted else status
+
+
+def _without_bar(opts: CliOptions) -> CliOptions:
+    import dataclasses
+
+    return dataclasses.replace(opts, bar=False)
 
 
 def _consume(

@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Template", "modify"]
+__all__ = ["Template", "expand_name", "modify"]
 
 _REF = re.compile(r"\{(#|%|(\d+|[A-Za-z_][A-Za-z0-9_]*)?(//|/\.|/|\.)?)\}")
 
@@ -106,6 +106,26 @@ class Template:
             else:
                 out.append(_substitute(part, values, seq, slot))
         return "".join(out)
+
+
+def expand_name(text: str, values: Sequence[str], seq: int, slot: int) -> str:
+    """``text`` (a file or directory name, e.g. ``--return out_{1}.txt``) with its replacement
+    strings substituted as they are, unquoted, and nothing appended when it has none."""
+    template = Template.parse([text])
+    out = []
+    for part in template.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif part.kind == "all":
+            out.append(" ".join(modify(value, part.modifier) for value in values))
+        elif part.kind in ("seq", "slot"):
+            out.append(str(seq if part.kind == "seq" else slot))
+        elif 1 <= part.index <= len(values):
+            out.append(modify(values[part.index - 1], part.modifier))
+    parts = template.parts
+    if len(parts) == 3 and isinstance(parts[0], str) and parts[1:] == (" ", _Ref("all")):
+        return text  # parse appended " {}" to a name with no replacement string
+    return "".join(out)
 
 
 def _reference(match: re.Match[str], names: Mapping[str, int]) -> _Ref | None:
