@@ -194,10 +194,14 @@ class Options:
 def _max_in_flight(pre_dispatch: object, n_jobs: int) -> int:
     if isinstance(pre_dispatch, str):
         return eval_count(pre_dispatch, {"n_jobs": n_jobs})
-    if isinstance(pre_dispatch, (int, float)) and not isinstance(pre_dispatch, bool):  # noqa: SIM102
-        # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
-        if pre_dispatch >= 1 and math.isfinite(pre_dispatch):
-            return int(pre_dispatch)
+    # int() as joblib does: 2.5 means 2. Below 1 joblib dispatches nothing and returns [].
+    if (
+        isinstance(pre_dispatch, (int, float))
+        and not isinstance(pre_dispatch, bool)
+        and math.isfinite(pre_dispatch)
+        and pre_dispatch >= 1
+    ):
+        return int(pre_dispatch)
     msg = f"pre_dispatch={pre_dispatch!r} is not valid; expected an int > 0, 'all' or '2 * n_jobs'"
     raise ValueError(msg)
 

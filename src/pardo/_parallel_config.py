@@ -96,9 +96,9 @@ def check_inner_max_num_threads(backend: Any, value: object) -> None:
     if not kind.supports_inner_max_num_threads:
         # joblib's phrase, "X does not accept setting the inner_max_num_threads argument".
         msg = (
-            f"{kind.__name__} does not accept setting the inner_max_num_threads argument: its "
-            "workers share the caller's process, whose thread pools it cannot cap; use a "
-            "process backend ('loky' or 'multiprocessing'), or threadpoolctl in the caller"
+            f"{kind.__name__} does not accept setting the inner_max_num_threads argument: only "
+            "the process backends ('loky', 'multiprocessing') cap their workers' BLAS/OpenMP "
+            "threads; for threads in this process, use threadpoolctl"
         )
         raise UnsupportedSettingError(msg)
 

@@ -39,8 +39,16 @@ ALIGN = 64
 _PID_TAG = "pardo.ndarray"
 
 #: Codec names -> id in the header. "zlib" is DEFLATE in gzip framing (the same compressor).
-_CODECS = {"gzip": 1, "zlib": 1, "bz2": 2, "xz": 3, "lzma": 4}
-_EXTENSIONS = {".z": "zlib", ".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".lzma": "lzma"}
+#: "lz4" needs the lz4 package, as in joblib.
+_CODECS = {"gzip": 1, "zlib": 1, "bz2": 2, "xz": 3, "lzma": 4, "lz4": 5}
+_EXTENSIONS = {
+    ".z": "zlib",
+    ".gz": "gzip",
+    ".bz2": "bz2",
+    ".xz": "xz",
+    ".lzma": "lzma",
+    ".lz4": "lz4",
+}
 _DEFAULT_LEVEL = 3
 _VALID_MODES = (None, "r", "r+", "w+", "c")
 
@@ -89,7 +97,18 @@ def _parse_compress(compress: Any, filename: Target) -> tuple[int, int]:
             f"a method in {sorted(_CODECS)} or a (method, level 1-9) tuple"
         )
         raise ValueError(msg)
+    if method == "lz4":
+        _lz4_frame()  # fail now, naming the missing package, not halfway through the file
     return _CODECS[method], int(level)
+
+
+def _lz4_frame() -> Any:
+    try:
+        import lz4.frame  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        msg = "compress='lz4' needs the lz4 package (pip install lz4), as in joblib"
+        raise ValueError(msg) from None
+    return lz4.frame
 
 
 def _compressed_writer(raw: IO[bytes], codec: int, level: int) -> _Sink:
@@ -97,6 +116,9 @@ def _compressed_writer(raw: IO[bytes], codec: int, level: int) -> _Sink:
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level, mtime=0)
     if codec == 2:
         return bz2.BZ2File(raw, "wb", compresslevel=level)
+    if codec == 5:
+        sink: _Sink = _lz4_frame().LZ4FrameFile(raw, "wb", compression_level=level)
+        return sink
     form = lzma.FORMAT_XZ if codec == 3 else lzma.FORMAT_ALONE
     return lzma.LZMAFile(raw, "wb", format=form, preset=level)
 
@@ -108,7 +130,10 @@ def _compressed_reader(raw: IO[bytes], codec: int) -> _Source:
         return bz2.BZ2File(raw, "rb")
     if codec in (3, 4):
         return lzma.LZMAFile(raw, "rb")
-    msg = f"unknown compression codec {codec} in a pardo dump file (this pardo reads 0-4)"
+    if codec == 5:
+        source: _Source = _lz4_frame().LZ4FrameFile(raw, "rb")
+        return source
+    msg = f"unknown compression codec {codec} in a pardo dump file (this pardo reads 0-5)"
     raise ValueError(msg)
 
 
@@ -139,9 +164,9 @@ def dump(value: Any, filename: Target, compress: Any = 0, protocol: int | None =
     """Pickle ``value`` to ``filename`` (a path or a binary file), numpy arrays stored raw.
 
     Args:
-        compress: 0/False none (unless the name ends in .z, .gz, .bz2, .xz or .lzma); an int
+        compress: 0/False none (unless the name ends in .z, .gz, .bz2, .xz, .lzma or .lz4); an int
             1-9 zlib level; True (zlib, level 3); a method "zlib", "gzip", "bz2", "xz",
-            "lzma"; or a ``(method, level)`` tuple.
+            "lzma", "lz4" (with the lz4 package); or a ``(method, level)`` tuple.
         protocol: pickle protocol (default: the highest).
 
     Returns:
