@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pardo"
 
-GROUND = {"_config", "_errors", "_memsize", "_expr", "_grid", "_context", "_task"}
+GROUND = {"_config", "_errors", "_memsize", "_expr", "_grid", "_context", "_task", "_sshlogin"}
 FRONT = {"_parallel", "_options", "_parallel_config"}
 FACE = {"__init__", "__main__"}
 
@@ -122,8 +122,9 @@ def test_no_import_cycle() -> None:
             visit(name)
 
 
+_BACKEND_NAMES = r"""["'](loky|multiprocessing|sequential|threading|dask)["']"""
 _NAME_TEST = re.compile(
-    r"""(\.name\s*(==|!=|\bin\b|\bnot in\b))|(["'](loky|multiprocessing|sequential|threading|dask)["']\s*(==|!=))"""
+    rf"(\bbackend\w*\.name\s*(==|!=|\bin\b|\bnot in\b))|({_BACKEND_NAMES}\s*(==|!=|\bin\b))|((==|!=)\s*{_BACKEND_NAMES})"
 )
 
 
