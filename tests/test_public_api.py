@@ -20,10 +20,13 @@ from pardo import Parallel, delayed
 
 EXPECTED_ALL = [
     "Backend",
+    "MemorizedResult",
+    "Memory",
     "Parallel",
     "ParallelBackendBase",
     "PardoError",
     "RemoteTraceback",
+    "StoreBackendBase",
     "TaskError",
     "TaskPicklingError",
     "TaskTimeout",
@@ -36,12 +39,15 @@ EXPECTED_ALL = [
     "delayed",
     "dump",
     "effective_n_jobs",
+    "expires_after",
+    "hash",
     "load",
     "parallel_backend",
     "parallel_config",
     "product",
     "register_context_propagator",
     "register_parallel_backend",
+    "register_store_backend",
     "zip",
 ]
 
