@@ -185,7 +185,9 @@ def test_expires_after_and_callback_metadata(memory: Memory) -> None:
 
 
 def test_non_callable_callback_is_refused(memory: Memory) -> None:
-    with pytest.raises(ValueError, match="cache_validation_callback needs to be callable. Got True"):
+    with pytest.raises(
+        ValueError, match=r"cache_validation_callback needs to be callable\. Got True"
+    ):
         memory.cache(add, cache_validation_callback=True)  # type: ignore[arg-type]
 
 
@@ -196,7 +198,7 @@ def test_bad_locations_and_backends(tmp_path: pathlib.Path) -> None:
         Memory(file)
     with pytest.raises(TypeError, match="Unknown location"):
         Memory(str(tmp_path), backend="nope")
-    with pytest.raises(ValueError, match="bytes_limit|byte size"):
+    with pytest.raises(ValueError, match=r"bytes_limit|byte size"):
         Memory(str(tmp_path), bytes_limit="lots")
 
 
@@ -234,7 +236,9 @@ def test_wrapper_pickles_with_its_cache(memory: Memory) -> None:
     f(1)
     copy = pickle.loads(cloudpickle.dumps(f))
     assert copy.check_call_in_cache(1)
-    assert pickle.loads(pickle.dumps(memory)).store_backend.location == memory.store_backend.location  # type: ignore[union-attr]
+    assert (
+        pickle.loads(pickle.dumps(memory)).store_backend.location == memory.store_backend.location
+    )  # type: ignore[union-attr]
 
 
 def _source_of(body: str) -> str:
@@ -246,7 +250,10 @@ def _run_script(tmp_path: pathlib.Path, source: str) -> str:
     script.write_text(source)
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "cache")],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return done.stdout.strip()
 

@@ -32,9 +32,11 @@ def test_hits_are_answered_in_order_without_dispatch(
     cached = memory.cache(square)
     for x in (0, 3, 4, 9):
         cached(x)
-    out = list(Parallel(n_jobs=2, backend=backend, return_as=return_as)(
-        delayed(cached)(x) for x in range(10)
-    ))
+    out = list(
+        Parallel(n_jobs=2, backend=backend, return_as=return_as)(
+            delayed(cached)(x) for x in range(10)
+        )
+    )
     if return_as == "generator_unordered":
         out.sort()
     assert out == [x * x for x in range(10)]
@@ -46,9 +48,9 @@ def test_all_hits_dispatch_nothing(tmp_path: pathlib.Path) -> None:
     for x in range(5):
         cached(x)
     seen: list[tuple[int, int]] = []
-    out = Parallel(n_jobs=2, backend="threading", progress=lambda done, total: seen.append((done, total)))(
-        delayed(cached)(x) for x in range(5)
-    )
+    out = Parallel(
+        n_jobs=2, backend="threading", progress=lambda done, total: seen.append((done, total))
+    )(delayed(cached)(x) for x in range(5))
     assert out == [0, 1, 4, 9, 16]
     assert seen and seen[-1] == (5, 5)
 
@@ -81,5 +83,7 @@ def test_memmapped_hits_reach_workers_as_file_references(tmp_path: pathlib.Path)
     def kind(a: Any) -> str:
         return type(a).__name__
 
-    out = Parallel(n_jobs=2, backend="loky", max_nbytes=None)(delayed(kind)(array) for _ in range(2))
+    out = Parallel(n_jobs=2, backend="loky", max_nbytes=None)(
+        delayed(kind)(array) for _ in range(2)
+    )
     assert out == ["memmap", "memmap"]

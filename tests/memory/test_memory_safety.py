@@ -171,7 +171,8 @@ def test_concurrent_processes_compute_once(tmp_path: pathlib.Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), str(tmp_path / "c"), str(computed), str(started), str(n)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(n)
     ]
@@ -222,7 +223,10 @@ def test_code_versions_coexist_and_reduce_size_reclaims_them(tmp_path: pathlib.P
         script.write_text(code.replace("VERSION", version))
         done = subprocess.run(
             [sys.executable, str(script), str(tmp_path / "c")],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         outs.append(done.stdout.strip())
     assert outs == ["call not in cache", "code changed", ""]

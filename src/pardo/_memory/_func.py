@@ -69,7 +69,7 @@ class NotMemorizedFunc:
 class AsyncNotMemorizedFunc(NotMemorizedFunc):
     """``NotMemorizedFunc`` for a coroutine function."""
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return await self.func(*args, **kwargs)
 
     async def call(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:  # type: ignore[override]
@@ -197,7 +197,11 @@ class MemorizedFunc:
     ) -> tuple[Any, dict[str, Any]]:
         duration = time.time() - start
         assert self._binder is not None
-        metadata = {"duration": duration, "time": start, "input_args": self._binder.input_args(args, kwargs)}
+        metadata = {
+            "duration": duration,
+            "time": start,
+            "input_args": self._binder.input_args(args, kwargs),
+        }
         try:
             self.store_backend.dump(ref, value, metadata)
         except OSError:
@@ -263,23 +267,35 @@ class MemorizedFunc:
 
     def __reduce__(self) -> tuple[Any, ...]:
         state = (self.ignore, self.mmap_mode, self._verbose, self.cache_validation_callback)
-        return _rebuild, (type(self), self.func, self.store_backend, self._budget, state, self._code_digest(), self.func_id)
+        return _rebuild, (
+            type(self),
+            self.func,
+            self.store_backend,
+            self._budget,
+            state,
+            self._code_digest(),
+            self.func_id,
+        )
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(func={self.func!r}, location="{self.store_backend.location}")'
+        return (
+            f'{type(self).__name__}(func={self.func!r}, location="{self.store_backend.location}")'
+        )
 
 
 class AsyncMemorizedFunc(MemorizedFunc):
     """``MemorizedFunc`` for a coroutine function (concurrent callers are not deduplicated)."""
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         ref = self._ref(args, kwargs)
         hit, value = self._lookup(ref)
         if hit:
             return value
         return (await self._acompute(ref, args, kwargs))[0]
 
-    async def _acompute(self, ref: EntryRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    async def _acompute(
+        self, ref: EntryRef, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
         start = time.time()
         value = await self.func(*args, **kwargs)
         return self._store(ref, value, start, args, kwargs)
@@ -304,8 +320,15 @@ def _rebuild(
     identity: str,
 ) -> MemorizedFunc:
     ignore, mmap_mode, verbose, callback = state
-    memorized = cls(func, store, ignore=ignore, mmap_mode=mmap_mode, verbose=verbose,
-                    cache_validation_callback=callback, budget=budget)
+    memorized = cls(
+        func,
+        store,
+        ignore=ignore,
+        mmap_mode=mmap_mode,
+        verbose=verbose,
+        cache_validation_callback=callback,
+        budget=budget,
+    )
     memorized.func_id = identity
     memorized._code = code  # the parent's digest: a worker need not (and may not) read the source
     memorized._code_of = getattr(func, "__code__", None)

@@ -53,12 +53,14 @@ class _SortedSet:
 
 
 _STAND_IN_NAMES = {_MethodStandIn: b"_MyHash", _SortedSet: b"_ConsistentSet"}
+#: The pure-Python pickler (typed loosely: its hooks are not part of the typeshed stubs).
+_PyPickler: Any = vars(pickle)["_Pickler"]
 
 
-class _DigestPickler(pickle._Pickler):  # type: ignore[misc,name-defined]
+class _DigestPickler(_PyPickler):  # type: ignore[misc]
     """The pure-Python pickler, bent to joblib's hashing rules (see the module docstring)."""
 
-    dispatch = pickle._Pickler.dispatch.copy()  # type: ignore[attr-defined]
+    dispatch = _PyPickler.dispatch.copy()
 
     def __init__(self, hash_name: str, coerce_mmap: bool, numpy: Any) -> None:
         self.stream = io.BytesIO()
@@ -142,7 +144,7 @@ def _method_stand_in(method: Any) -> _MethodStandIn:
     return _MethodStandIn(func.__name__, owner, type(owner))
 
 
-def hash(obj: Any, hash_name: str = "md5", coerce_mmap: bool = False) -> str:  # noqa: A001
+def hash(obj: Any, hash_name: str = "md5", coerce_mmap: bool = False) -> str:
     """The hex digest ``joblib.hash(obj, hash_name, coerce_mmap)`` returns, for any object.
 
     Args:
@@ -154,7 +156,9 @@ def hash(obj: Any, hash_name: str = "md5", coerce_mmap: bool = False) -> str:  #
     faster function.
     """
     if hash_name not in _HASH_NAMES:
-        msg = f"Valid options for 'hash_name' are {_HASH_NAMES}. Got hash_name={hash_name!r} instead."
+        msg = (
+            f"Valid options for 'hash_name' are {_HASH_NAMES}. Got hash_name={hash_name!r} instead."
+        )
         raise ValueError(msg)
     numpy = sys.modules.get("numpy")
     pickler = _DigestPickler(hash_name, coerce_mmap, numpy)

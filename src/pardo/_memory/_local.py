@@ -40,7 +40,9 @@ _LOCKS = ".locks"
 class LocalStore(StoreBackendBase):
     """Entries as files under one root folder (see the module docstring)."""
 
-    def configure(self, location: Any, verbose: int = 0, backend_options: dict[str, Any] | None = None) -> None:
+    def configure(
+        self, location: Any, verbose: int = 0, backend_options: dict[str, Any] | None = None
+    ) -> None:
         options = backend_options or {}
         self.compress = options.get("compress", False)
         if isinstance(location, pathlib.PurePath):
@@ -151,7 +153,9 @@ class LocalStore(StoreBackendBase):
                 try:
                     nbytes = os.stat(path).st_size
                     meta = path[:-4] + ".json"
-                    used = os.stat(meta).st_mtime if os.path.exists(meta) else os.stat(path).st_mtime
+                    used = (
+                        os.stat(meta).st_mtime if os.path.exists(meta) else os.stat(path).st_mtime
+                    )
                 except OSError:
                     continue
                 if os.path.exists(meta):

@@ -79,7 +79,7 @@ class Memory:
         func: Callable[..., Any] | None = None,
         ignore: Sequence[str] | None = None,
         verbose: int | None = None,
-        mmap_mode: str | None | bool = False,
+        mmap_mode: str | bool | None = False,
         cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Any:
         """Wrap ``func`` so that its results are stored (bare ``@cache`` or ``@cache(...)``).
@@ -117,7 +117,7 @@ class Memory:
             func,
             self.store_backend,
             ignore=ignore,
-            mmap_mode=mmap_mode,  # type: ignore[arg-type]
+            mmap_mode=mmap_mode,
             verbose=self.verbose if verbose is None else verbose,
             cache_validation_callback=cache_validation_callback,
             budget=self._budget,
@@ -129,7 +129,10 @@ class Memory:
             self.store_backend.clear()
 
     def reduce_size(
-        self, bytes_limit: int | str | None = None, items_limit: int | None = None, age_limit: Any = None
+        self,
+        bytes_limit: int | str | None = None,
+        items_limit: int | None = None,
+        age_limit: Any = None,
     ) -> None:
         """Delete least recently used entries until the limits hold (also old code versions).
 
@@ -156,8 +159,15 @@ class Memory:
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild,
-            (self.location, self.backend, self.mmap_mode, self.compress, self.verbose,
-             self.backend_options, self.bytes_limit),
+            (
+                self.location,
+                self.backend,
+                self.mmap_mode,
+                self.compress,
+                self.verbose,
+                self.backend_options,
+                self.bytes_limit,
+            ),
         )
 
     def __repr__(self) -> str:

@@ -29,7 +29,9 @@ def parse_age(value: Any) -> float | None:
         msg = f"age_limit={value!r} is not valid: use a datetime.timedelta or seconds >= 0"
         raise ValueError(msg)
     if seconds < 0:
-        msg = f"age_limit={value!r} is negative: it has to be a positive timedelta (or seconds >= 0)"
+        msg = (
+            f"age_limit={value!r} is negative: it has to be a positive timedelta (or seconds >= 0)"
+        )
         raise ValueError(msg)
     return seconds
 
@@ -55,7 +57,9 @@ class Eviction:
 
     @property
     def active(self) -> bool:
-        return not (self.bytes_limit is None and self.items_limit is None and self.age_limit is None)
+        return not (
+            self.bytes_limit is None and self.items_limit is None and self.age_limit is None
+        )
 
     def select(self, entries: Iterable[EntryInfo], now: float) -> list[EntryInfo]:
         """The entries to delete, least recently used first."""

@@ -59,7 +59,9 @@ class StoreBackendBase(abc.ABC):
     compress: Any = False
 
     @abc.abstractmethod
-    def configure(self, location: Any, verbose: int = 0, backend_options: dict[str, Any] | None = None) -> None:
+    def configure(
+        self, location: Any, verbose: int = 0, backend_options: dict[str, Any] | None = None
+    ) -> None:
         """Create or open the store at ``location``; raise ``ValueError`` when it cannot be."""
 
     @abc.abstractmethod
