@@ -15,7 +15,8 @@ import pytest
 
 import pardo
 from pardo import Memory, expires_after
-from pardo._memory._func import AsyncMemorizedFunc, MemorizedFunc, NotMemorizedFunc
+from pardo._memory._func import AsyncMemorizedFunc, MemorizedFunc
+from pardo._memory._notmemorized import NotMemorizedFunc
 
 CALLS: list[Any] = []
 

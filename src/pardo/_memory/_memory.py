@@ -11,13 +11,9 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pardo._memory._func import (
-    AsyncMemorizedFunc,
-    AsyncNotMemorizedFunc,
-    MemorizedFunc,
-    NotMemorizedFunc,
-)
+from pardo._memory._func import AsyncMemorizedFunc, MemorizedFunc
 from pardo._memory._limit import Budget, reduce
+from pardo._memory._notmemorized import AsyncNotMemorizedFunc, NotMemorizedFunc
 from pardo._memory._policy import Eviction
 from pardo._memory._store import StoreBackendBase, make_store
 from pardo._memsize import parse_nbytes
