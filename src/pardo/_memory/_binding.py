@@ -11,10 +11,18 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Binder"]
+__all__ = ["ArgumentError", "Binder"]
 
 _EMPTY = inspect.Parameter.empty
 _VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+class ArgumentError(TypeError, ValueError):
+    """Arguments the function cannot take (a TypeError, and a ValueError as joblib raises)."""
+
+    def __init__(self, name: str, exc: TypeError) -> None:
+        lead = "Too many arguments for" if "too many" in str(exc) else "Wrong arguments for"
+        super().__init__(f"{lead} {name}(): {exc}")
 
 
 class Binder:
@@ -33,6 +41,7 @@ class Binder:
                 msg = f"ignore={list(ignore)!r}: argument {name!r} is not defined for function {getattr(func, '__qualname__', func)!r}"
                 raise ValueError(msg)
         self._ignore = frozenset(ignore)
+        self._name = getattr(func, "__qualname__", repr(func))
         self._params = params
         self._kept = [i for i, p in enumerate(params) if p.name not in self._ignore]
         # The fast path: only positional-or-keyword parameters, none ignored and no keywords.
@@ -54,7 +63,10 @@ class Binder:
 
     def _named(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         assert self._signature is not None
-        bound = self._signature.bind(*args, **kwargs)
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ArgumentError(self._name, exc) from None
         bound.apply_defaults()
         out: dict[str, Any] = {}
         for param in self._params:

@@ -65,6 +65,7 @@ class MemorizedFunc:
         self.cache_validation_callback = cache_validation_callback
         self.timestamp = time.time() if timestamp is None else timestamp
         self.func_id = func_id(func)
+        self.store_backend.create_function_location(self.func_id)
         self._verbose = verbose
         self._budget = budget
         self._binder: Binder | None = None
@@ -231,7 +232,7 @@ class MemorizedFunc:
 
     def __repr__(self) -> str:
         return (
-            f'{type(self).__name__}(func={self.func!r}, location="{self.store_backend.location}")'
+            f"{type(self).__name__}(func={self.func!r}, location={self.store_backend.location})"
         )
 
 

@@ -63,11 +63,11 @@ class LocalStore(StoreBackendBase):
         if not os.access(root, os.W_OK | os.X_OK):
             msg = f"cache folder {root!r} is not writable: give a folder you can write to"
             raise ValueError(msg)
-        if isinstance(location, str):
-            ignore = os.path.join(location, ".gitignore")
-            if not os.path.exists(ignore):
-                with contextlib.suppress(OSError), open(ignore, "w") as f:
-                    f.write("# Created by pardo automatically.\n*\n")
+        # Keep the cache out of git, in the folder the user named.
+        ignore = os.path.join(os.fspath(location), ".gitignore")
+        if not os.path.exists(ignore):
+            with contextlib.suppress(OSError), open(ignore, "w") as f:
+                f.write("# Created by pardo automatically.\n*\n")
         self.location = root
 
     # -- paths ------------------------------------------------------------------------------
@@ -161,6 +161,9 @@ class LocalStore(StoreBackendBase):
                 if os.path.exists(meta):
                     nbytes += os.stat(meta).st_size
                 yield EntryInfo(ref, nbytes, used)
+
+    def create_function_location(self, func_id: str) -> None:
+        os.makedirs(f"{self.location}/{func_id}", exist_ok=True)
 
     def code_versions(self, func_id: str) -> list[str]:
         try:

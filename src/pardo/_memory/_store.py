@@ -92,6 +92,9 @@ class StoreBackendBase(abc.ABC):
     def entries(self) -> Iterator[EntryInfo]:
         """Every complete entry (and reclaim leftovers of killed writers on the way)."""
 
+    def create_function_location(self, func_id: str) -> None:
+        """Called once per cached function, when it is wrapped (default: nothing)."""
+
     @abc.abstractmethod
     def code_versions(self, func_id: str) -> list[str]:
         """The code digests that have entries for ``func_id``."""
@@ -117,7 +120,7 @@ def register_store_backend(backend_name: str, backend: type[StoreBackendBase]) -
         msg = f"Store backend name should be a string, got {backend_name!r}"
         raise ValueError(msg)
     if not (isinstance(backend, type) and issubclass(backend, StoreBackendBase)):
-        msg = f"Store backend {backend!r} should inherit StoreBackendBase"
+        msg = f"Store backend should inherit StoreBackendBase, got {backend!r}"
         raise ValueError(msg)
     _STORES[backend_name] = backend
 
