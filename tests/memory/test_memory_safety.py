@@ -27,7 +27,11 @@ def double(x: int) -> int:
 
 
 def _files(root: pathlib.Path) -> list[pathlib.Path]:
-    return [p for p in root.rglob("*") if p.is_file() and ".locks" not in p.parts and p.name != ".gitignore"]
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and ".locks" not in p.parts and p.name != ".gitignore"
+    ]
 
 
 @pytest.fixture
@@ -94,6 +98,35 @@ def test_reduce_size_removes_least_recently_used(memory: Memory, tmp_path: pathl
     assert kept == {jsons[2].name, jsons[3].name}
 
 
+def test_reduce_size_uses_the_use_time_pardo_records(
+    memory: Memory, tmp_path: pathlib.Path
+) -> None:
+    f = memory.cache(double)
+    f(1)
+    f(2)
+    for path in _files(tmp_path):
+        os.utime(path, (1000.0, 1000.0))  # both long unused
+    g = memory.cache(double)  # a fresh wrapper (a new process would do the same)
+    g(1)  # a hit: records the use
+    memory.reduce_size(items_limit=1)
+    assert g.check_call_in_cache(1) and not g.check_call_in_cache(2)
+
+
+def test_kill_between_the_two_files_leaves_no_entry(
+    memory: Memory, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed(value: Any, path: str, compress: Any = 0) -> None:
+        raise KeyboardInterrupt  # stands for the writer dying while the result is written
+
+    f = memory.cache(double)
+    monkeypatch.setattr(_local, "dump", killed)
+    with pytest.raises(KeyboardInterrupt):
+        f(3)
+    monkeypatch.undo()
+    assert f.check_why_call_not_in_cache(3) == "call not in cache"
+    assert f(3) == 6
+
+
 def test_bytes_limit_is_enforced_as_entries_are_written(tmp_path: pathlib.Path) -> None:
     memory = Memory(tmp_path, verbose=0, bytes_limit="1M")
     f = memory.cache(np.zeros)
@@ -140,8 +173,7 @@ def test_sigkill_during_a_write_leaves_no_valid_entry(tmp_path: pathlib.Path) ->
     f = memory.cache(np.arange)
     assert not f.check_call_in_cache(10)
     assert list(f(10)) == list(range(10))
-    memory.reduce_size()
-    assert not [p for p in cache.rglob("*") if ".tmp-" in p.name]
+    assert not [p for p in cache.rglob("*") if ".tmp-" in p.name]  # writing the key again reclaims
 
 
 _CALLER = """

@@ -231,9 +231,7 @@ class MemorizedFunc:
         )
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(func={self.func!r}, location={self.store_backend.location})"
-        )
+        return f"{type(self).__name__}(func={self.func!r}, location={self.store_backend.location})"
 
 
 class AsyncMemorizedFunc(MemorizedFunc):

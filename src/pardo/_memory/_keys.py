@@ -21,6 +21,7 @@ _ATOMIC = (type(None), bool, int, float, complex, str, bytes)
 _ARRAY = "\x00pardo.array"
 _DICT = "\x00pardo.dict"
 _SET = "\x00pardo.set"
+_CYCLE = "\x00pardo.cycle"
 
 
 class _Canon:
@@ -29,11 +30,26 @@ class _Canon:
     def __init__(self) -> None:
         np = sys.modules.get("numpy")
         self._ndarray: Any = None if np is None else np.ndarray
+        self._open: dict[int, int] = {}  # id -> depth of the containers being walked (cycles)
 
     def walk(self, obj: Any) -> Any:
         kind = type(obj)
         if kind in _ATOMIC:
             return obj
+        if isinstance(obj, (list, tuple, dict, set, frozenset)):
+            depth = self._open.get(id(obj))
+            if depth is not None:  # a container inside itself: name the level it points back to
+                return (_CYCLE, len(self._open) - depth)
+            self._open[id(obj)] = len(self._open)
+            try:
+                return self._container(obj, kind)
+            finally:
+                del self._open[id(obj)]
+        if self._ndarray is not None and isinstance(obj, self._ndarray) and not obj.dtype.hasobject:
+            return _array_token(obj)
+        return obj
+
+    def _container(self, obj: Any, kind: type) -> Any:
         if kind is tuple or kind is list:
             return kind(self.walk(item) for item in obj)
         if isinstance(obj, dict):
@@ -41,9 +57,7 @@ class _Canon:
             return (_DICT, _qualified(kind), _ordered(items))
         if isinstance(obj, (set, frozenset)):
             return (_SET, _qualified(kind), _ordered([self.walk(item) for item in obj]))
-        if self._ndarray is not None and isinstance(obj, self._ndarray) and not obj.dtype.hasobject:
-            return _array_token(obj)
-        return obj
+        return obj  # a list or tuple subclass: pickled as it is
 
 
 def _qualified(kind: type) -> str:
