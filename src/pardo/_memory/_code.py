@@ -58,8 +58,10 @@ def code_digest(func: Any) -> str:
         text = inspect.getsource(target)
     except (OSError, TypeError):
         code = getattr(target, "__code__", None)
-        if code is None:
-            return xxhash.xxh3_64_hexdigest(repr(target).encode())
+        if code is None:  # a builtin or a callable object: its name (a repr may hold an address)
+            kind = target if inspect.isroutine(target) else type(target)
+            name = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', '')}"
+            return xxhash.xxh3_64_hexdigest(name.encode())
         text = "\x00code\x00" + _fingerprint(code)
     return xxhash.xxh3_64_hexdigest(text.encode("utf-8", "surrogatepass"))
 
