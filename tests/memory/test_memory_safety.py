@@ -96,6 +96,8 @@ def test_reduce_size_removes_least_recently_used(memory: Memory, tmp_path: pathl
     memory.reduce_size(items_limit=2)
     kept = {p.name for p in _files(tmp_path) if p.suffix == ".json"}
     assert kept == {jsons[2].name, jsons[3].name}
+    locks = {p.stem for p in (tmp_path / ".locks").rglob("*.lock")}
+    assert locks == {p.removesuffix(".json") for p in kept}  # the evicted keys' locks are gone
 
 
 def test_reduce_size_uses_the_use_time_pardo_records(

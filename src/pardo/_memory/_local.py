@@ -4,7 +4,8 @@ Layout under the root (``<location>/joblib`` for a str location, the path itself
 
     <module>/<name>/<code digest>/<key[:2]>/<key>.pkl    the result (pardo.dump format)
                                            /<key>.json   metadata: duration, time, input_args
-    .locks/<key[:2]>/<key>.lock                          per-key compute lock (flock)
+    .locks/<key[:2]>/<key>.lock                          per-key compute lock (flock);
+                                                         reduce_size deletes those of gone keys
 
 Two files per entry, in 256 shard folders per code version, so no folder grows past a few
 hundred names at 100,000 entries. Both files are written to a temporary name and renamed into
@@ -129,10 +130,25 @@ class LocalStore(StoreBackendBase):
         for suffix in (".pkl", ".json"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base + suffix)
+        _unlink_unheld(f"{self.location}/{_LOCKS}/{ref.key[:2]}/{ref.key}.lock")
 
     # -- the whole store --------------------------------------------------------------------
 
     def entries(self) -> Iterator[EntryInfo]:
+        live: set[str] = set()
+        for info in self._walk():
+            live.add(info.ref.key)
+            yield info
+        self._reclaim_locks(live)
+
+    def _reclaim_locks(self, live: set[str]) -> None:
+        """Delete the lock files of keys with no entry (killed computations, evicted keys)."""
+        for folder, _, files in os.walk(f"{self.location}/{_LOCKS}"):
+            for name in files:
+                if name.removesuffix(".lock") not in live:
+                    _unlink_unheld(os.path.join(folder, name))
+
+    def _walk(self) -> Iterator[EntryInfo]:
         for folder, dirs, files in os.walk(self.location):
             if _LOCKS in dirs:
                 dirs.remove(_LOCKS)
@@ -183,6 +199,22 @@ class LocalStore(StoreBackendBase):
         folder = f"{self.location}/{_LOCKS}/{ref.key[:2]}"
         os.makedirs(folder, exist_ok=True)
         return filelock.FileLock(f"{folder}/{ref.key}.lock")
+
+
+def _unlink_unheld(path: str) -> None:
+    """Delete a lock file unless someone holds it (this process included).
+
+    A caller that opened it just before it goes may then compute that key at the same time as
+    a newcomer: a duplicate computation, never a wrong entry (writes are atomic), and only for
+    a key being removed right then.
+    """
+    if not os.path.exists(path):
+        return
+    try:
+        with filelock.FileLock(path).acquire(timeout=0), contextlib.suppress(OSError):
+            os.unlink(path)
+    except filelock.Timeout:
+        pass
 
 
 def _write_json(path: str, metadata: dict[str, Any]) -> None:
