@@ -20,6 +20,11 @@ from pardo._errors import (
     WorkerDiedError,
 )
 from pardo._grid import product, zip
+from pardo._memory._jhash import hash
+from pardo._memory._memory import Memory
+from pardo._memory._policy import expires_after
+from pardo._memory._results import MemorizedResult
+from pardo._memory._store import StoreBackendBase, register_store_backend
 from pardo._parallel import Parallel
 from pardo._parallel_config import effective_n_jobs, parallel_backend, parallel_config
 from pardo._task import delayed
@@ -30,10 +35,13 @@ ParallelBackendBase = Backend
 
 __all__ = [
     "Backend",
+    "MemorizedResult",
+    "Memory",
     "Parallel",
     "ParallelBackendBase",
     "PardoError",
     "RemoteTraceback",
+    "StoreBackendBase",
     "TaskError",
     "TaskPicklingError",
     "TaskTimeout",
@@ -46,12 +54,15 @@ __all__ = [
     "delayed",
     "dump",
     "effective_n_jobs",
+    "expires_after",
+    "hash",
     "load",
     "parallel_backend",
     "parallel_config",
     "product",
     "register_context_propagator",
     "register_parallel_backend",
+    "register_store_backend",
     "ssh_cluster",
     "zip",
 ]

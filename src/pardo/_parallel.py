@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pardo import _config
 from pardo._engine._batching import AutoBatcher, FixedBatcher
 from pardo._engine._dispatch import Dispatch
+from pardo._engine._shortcut import Shortcut
 from pardo._options import Default, Options, resolve_backend
 from pardo._report._progress import CallReporter
 from pardo._task import Batch, Task
@@ -267,6 +268,8 @@ class Parallel:
             reporter.batch_dispatched(len(tasks))
             return Batch(tasks, start, nested, keep_going, context, capture)
 
+        # Tasks of cached functions (pardo.Memory) that hit are answered here, not dispatched.
+        self._shortcut = shortcut = Shortcut(ordered=self.return_as != "generator_unordered")
         batcher: AutoBatcher | FixedBatcher
         if options.batch_size == "auto":
             batcher = AutoBatcher(target=backend.batch_target)
@@ -275,7 +278,7 @@ class Parallel:
         backend.start_call()
         return Dispatch(
             backend,
-            iter(iterable),
+            shortcut.tasks(iterable),
             n_jobs=n_jobs,
             total=total,
             max_in_flight=options.max_in_flight(n_jobs),
@@ -285,7 +288,7 @@ class Parallel:
             timeout=options.timeout if backend.supports_timeout else None,
             make_batch=make_batch,
             faults=options.faults,
-            reporter=self._reporter,
+            reporter=shortcut.reporter(self._reporter),
         )
 
     def _progressed(self, n_completed: int, n_dispatched: int) -> None:
@@ -301,7 +304,7 @@ class Parallel:
         try:
             dispatch.start()
             yield None  # primed by ParallelResults: dispatching starts before the first next()
-            yield from dispatch.chunks()
+            yield from self._shortcut.merge(dispatch.chunks())
             ok = True
         finally:
             try:

@@ -1,0 +1,1 @@
+"""Disk caching of function results (``pardo.Memory``); knows nothing of backends or Parallel."""
