@@ -75,7 +75,9 @@ class Feed:
         batcher = self.batcher
         size = batcher.size
         if not self._exhausted:
-            wanted = batcher.lookahead(self._n_jobs) - len(self._buffer)
+            held = self.n_taken - n_completed + len(self._buffer)  # read, not yet completed
+            room = self._max_in_flight * size - held
+            wanted = min(batcher.lookahead(self._n_jobs) - len(self._buffer), room)
             if wanted > 0:
                 fresh = _pull(self._tasks, wanted)
                 self._exhausted = len(fresh) < wanted
