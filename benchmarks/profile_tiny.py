@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _tasks import trivial  # noqa: E402
+from _tasks import trivial
 
 
 def _best(fn: Callable[[], Any], reps: int = 5) -> float:

@@ -18,11 +18,12 @@ import random
 import statistics
 import sys
 import time
+from itertools import pairwise
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _tasks import spin  # noqa: E402
+from _tasks import spin
 
 
 def timed_spin(turns: int) -> tuple[int, float, float]:
@@ -82,7 +83,7 @@ def main() -> None:
         print(f"batches cut: {len(sizes)}; sizes in order: {sizes}")
     for pid in sorted({pid for pid, _, _ in out}):
         mine = sorted((b, e) for p, b, e in out if p == pid)
-        gaps = [b2 - e1 for (_, e1), (b2, _) in zip(mine, mine[1:])]
+        gaps = [b2 - e1 for (_, e1), (b2, _) in pairwise(mine)]
         boundaries = [g for g in gaps if g > 50e-6]
         print(
             f"worker {pid}: {len(mine)} tasks, idle before first {1e3 * (mine[0][0] - t0):.1f} ms, "

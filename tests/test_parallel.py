@@ -254,9 +254,8 @@ def test_invalid_return_as(return_as: Any) -> None:
 def test_lazy_input_is_pulled_only_ahead_of_consumption(
     backend: str, pre_dispatch: Any, batches: int
 ) -> None:
-    n_jobs = effective(backend, 2)
     if backend == "sequential" and isinstance(pre_dispatch, str):
-        batches = batches // 2
+        batches = batches // 2  # n_jobs is 1 there
     # pre_dispatch batches of one task: never more read and not yet completed (issue 16).
     bound = batches
     source = CountingInput(10_000)
