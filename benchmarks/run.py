@@ -76,21 +76,30 @@ def _run_workload(
     workload = WORKLOADS[name]
     params = workload.sizes(args.quick, rate)
     reps = args.reps or (1 if args.quick else workload.reps)
-    results: list[EngineResult] = []
-    for engine in _engines_for(workload, args.engine_names):
-        begin = time.monotonic()
-        result = run_engine(workload, engine, params, args.cores, reps, args.timeout)
-        status = "ok" if result.ok else f"FAILED: {result.error or 'wrong results'}"
-        print(
-            f"  {name:>9} {engine:<22} {time.monotonic() - begin:6.1f} s  {status}",
-            file=sys.stderr,
-            flush=True,
-        )
-        results.append(result)
-    lines = table(workload, params, args.cores, results)
-    raw = {r.engine: {"reps": r.reps, "error": r.error} for r in results}
+    engines = _engines_for(workload, args.engine_names)
+    results = {engine: EngineResult(engine) for engine in engines}
+    # Rounds: each repetition runs every engine once, in a fresh process, so a burst of load
+    # from elsewhere on the machine hits all engines alike instead of one engine's whole row.
+    for _ in range(reps):
+        for engine in engines:
+            result = results[engine]
+            if result.error is not None:
+                continue
+            begin = time.monotonic()
+            one = run_engine(workload, engine, params, args.cores, 1, args.timeout)
+            result.reps += one.reps
+            result.error = one.error
+            status = "ok" if one.ok else f"FAILED: {one.error or 'wrong results'}"
+            print(
+                f"  {name:>9} {engine:<22} {time.monotonic() - begin:6.1f} s  {status}",
+                file=sys.stderr,
+                flush=True,
+            )
+    done = list(results.values())
+    lines = table(workload, params, args.cores, done)
+    raw = {r.engine: {"reps": r.reps, "error": r.error} for r in done}
     kept = {k: v for k, v in params.items() if k != "turns"}
-    return lines, {"params": kept, "engines": raw}, all(r.ok for r in results)
+    return lines, {"params": kept, "engines": raw}, all(r.ok for r in done)
 
 
 def main(argv: list[str] | None = None) -> int:

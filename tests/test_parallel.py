@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _polling import wait_until
 
 import pardo
 from pardo import Parallel, cpu_count, delayed, parallel_config
@@ -253,11 +254,10 @@ def test_invalid_return_as(return_as: Any) -> None:
 def test_lazy_input_is_pulled_only_ahead_of_consumption(
     backend: str, pre_dispatch: Any, batches: int
 ) -> None:
-    n_jobs = effective(backend, 2)
     if backend == "sequential" and isinstance(pre_dispatch, str):
-        batches = batches // 2
-    # pre_dispatch batches in flight, plus one read-ahead round of n_jobs batches (size 1 here).
-    bound = batches + n_jobs
+        batches = batches // 2  # n_jobs is 1 there
+    # pre_dispatch batches of one task: never more read and not yet completed (issue 16).
+    bound = batches
     source = CountingInput(10_000)
     gen = Parallel(
         n_jobs=2, backend=backend, batch_size=1, pre_dispatch=pre_dispatch, return_as="generator"
@@ -268,6 +268,64 @@ def test_lazy_input_is_pulled_only_ahead_of_consumption(
         assert source.pulled - consumed <= bound
     gen.close()
     assert source.pulled <= 20 + bound
+
+
+def append_line(path: str, line: str) -> str:
+    with open(path, "a") as log:
+        log.write(line + "\n")
+    return line
+
+
+@pytest.mark.parametrize("backend_name", ["loky", "multiprocessing", "threading"])
+def test_pre_dispatch_bounds_what_is_read_before_tasks_complete(
+    backend_name: str, tmp_path: Path
+) -> None:
+    """joblib's rule: batch_size=1, pre_dispatch=3 reads 3 items, the 4th after a completion."""
+    log = str(tmp_path / "log")
+
+    def producer() -> Iterator[Any]:
+        for i in range(6):
+            append_line(log, f"produced {i}")
+            yield delayed(append_line)(log, "consumed")
+
+    out = Parallel(n_jobs=2, batch_size=1, pre_dispatch=3, backend=backend_name)(producer())
+    assert out == ["consumed"] * 6
+    lines = Path(log).read_text().splitlines()
+    assert len(lines) == 12
+    assert lines[0] == "produced 0"
+    for k in range(3, 6):  # item k is read only once k - 2 tasks have completed
+        before = lines[: lines.index(f"produced {k}")]
+        assert before.count("consumed") >= k - 2, lines
+
+
+@pytest.mark.parametrize("backend_name", ["loky", "multiprocessing", "threading"])
+def test_pre_dispatch_reads_exactly_its_count_while_tasks_are_held(
+    backend_name: str, tmp_path: Path
+) -> None:
+    gate = str(tmp_path / "gate")
+    source = CountingInput(10)
+    tasks = (delayed(wait_then)(gate, i) for (_, (i,), _) in source)
+    gen = Parallel(
+        n_jobs=2, batch_size=1, pre_dispatch=3, backend=backend_name, return_as="generator"
+    )(tasks)
+    try:
+        assert source.pulled == 3  # and no further while all three tasks wait on the gate
+        Path(gate).touch()
+        assert next(gen) == 0
+        assert wait_until(lambda: source.pulled >= 4, 10)
+        assert list(gen) == list(range(1, 10))
+    finally:
+        Path(gate).touch()
+        gen.close()
+
+
+@pytest.mark.parametrize("backend_name", ["loky", "threading"])
+def test_auto_batching_reads_within_pre_dispatch_batches(backend_name: str) -> None:
+    source = CountingInput(200_000)
+    gen = Parallel(n_jobs=2, pre_dispatch=2, backend=backend_name, return_as="generator")(source)
+    # auto batches start at one task: at most pre_dispatch of them read before any completes
+    assert source.pulled <= 2
+    assert sum(1 for _ in gen) == 200_000
 
 
 def test_infinite_input_with_auto_batches(backend: str) -> None:

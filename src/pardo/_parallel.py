@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pardo import _config
-from pardo._engine._batching import AutoBatcher, FixedBatcher
+from pardo._engine._batching import batcher_for
 from pardo._engine._dispatch import Dispatch
 from pardo._engine._shortcut import Shortcut
 from pardo._options import Default, Options, resolve_backend
@@ -270,11 +270,9 @@ class Parallel:
 
         # Tasks of cached functions (pardo.Memory) that hit are answered here, not dispatched.
         self._shortcut = shortcut = Shortcut(ordered=self.return_as != "generator_unordered")
-        batcher: AutoBatcher | FixedBatcher
-        if options.batch_size == "auto":
-            batcher = AutoBatcher(target=backend.batch_target)
-        else:
-            batcher = FixedBatcher(int(options.batch_size))
+        faults = options.faults
+        faults.check_backend(backend)  # capabilities first: nothing has started if it raises
+        batcher = batcher_for(options.batch_size, backend.batch_target, faults.task_timeout)
         backend.start_call()
         return Dispatch(
             backend,

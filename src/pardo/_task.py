@@ -8,10 +8,12 @@ any failures with their remote tracebacks, the time it took and the worker's pid
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pardo import _config
@@ -149,49 +151,38 @@ def _pack(tasks: Sequence[Task]) -> Sequence[Task] | _SameFunction:
     return _SameFunction(func, [task[1] for task in tasks])
 
 
-#: Context capture: callables that snapshot caller state, paired with ones restoring it in a task.
-Propagator = tuple[Callable[[], Any], Callable[[Any], Any]]
-
-
+@dataclass(slots=True, eq=False)
 class Batch:
     """A run of consecutive tasks, starting at input index ``start``.
 
-    Args:
-        tasks: the ``(func, args, kwargs)`` triples.
-        start: input index of the first task (for error notes and result order).
-        nested: the configuration tasks see (nested backend, nesting level).
-        keep_going: run the tasks after a failing one too (``on_error="collect"``).
-        context: snapshots from context propagators, restored around the tasks.
-        capture: records the tasks' logging and prints (process workers), or None.
+    Derive a changed copy with ``replace``; pickling packs the tasks as columns where it can.
     """
 
-    __slots__ = ("capture", "context", "keep_going", "nested", "start", "tasks")
+    #: The ``(func, args, kwargs)`` triples.
+    tasks: Sequence[Task]
+    #: Input index of the first task (for error notes and result order).
+    start: int
+    #: The configuration tasks see (nested backend, nesting level).
+    nested: dict[str, Any]
+    #: Run the tasks after a failing one too (``on_error="collect"``).
+    keep_going: bool = False
+    #: Snapshots from context propagators, restored around the tasks.
+    context: tuple[tuple[Callable[[Any], Any], Any], ...] = ()
+    #: Records the tasks' logging and prints (process workers), or None.
+    capture: OutputRecorder | None = None
 
-    def __init__(
-        self,
-        tasks: Sequence[Task],
-        start: int,
-        nested: dict[str, Any],
-        keep_going: bool = False,
-        context: tuple[tuple[Callable[[Any], Any], Any], ...] = (),
-        capture: OutputRecorder | None = None,
-    ) -> None:
-        self.tasks = tasks
-        self.start = start
-        self.nested = nested
-        self.keep_going = keep_going
-        self.context = context
-        self.capture = capture
+    def replace(self, **changes: Any) -> Batch:
+        """This batch with the named fields changed (``batch.replace(tasks=...)``)."""
+        return dataclasses.replace(self, **changes)
 
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def __getstate__(self) -> tuple[Any, ...]:
-        tasks = _pack(self.tasks)
-        return (tasks, self.start, self.nested, self.keep_going, self.context, self.capture)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.tasks, self.start, self.nested, self.keep_going, self.context, self.capture = state
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through __init__ from the fields in their declared order; the tasks travel
+        # as columns when they share one function (``_SameFunction``).
+        fields = (self.start, self.nested, self.keep_going, self.context, self.capture)
+        return Batch, (_pack(self.tasks), *fields)
 
     def __call__(self) -> BatchResult:
         token = _config.CONFIG.set(self.nested)

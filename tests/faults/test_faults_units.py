@@ -16,14 +16,11 @@ import pytest
 
 from pardo import Parallel, TaskError, TaskTimeout, TaskTimeoutError, WorkerDiedError, delayed
 from pardo._engine._faults import (
-    FILL,
     INNOCENT,
-    RAISE,
-    RESTART,
-    RETRY,
-    SPLIT,
     FaultPolicy,
     Loss,
+    Verdict,
+    VerdictKind,
     describe_exit,
     losses,
     overdue,
@@ -48,22 +45,22 @@ class TestJudge:
     """``FaultPolicy.judge``: what happens to a batch lost with the pool."""
 
     def test_a_batch_no_dead_worker_held_restarts(self) -> None:
-        assert FaultPolicy().judge(batch(0, 3), 1, INNOCENT).kind == RESTART
+        assert FaultPolicy().judge(batch(0, 3), 1, INNOCENT).kind is VerdictKind.RESTART
 
     def test_a_guilty_batch_of_several_tasks_is_split(self) -> None:
-        assert FaultPolicy().judge(batch(0, 3), 1, Loss(7, -9, None)).kind == SPLIT
+        assert FaultPolicy().judge(batch(0, 3), 1, Loss(7, -9, None)).kind is VerdictKind.SPLIT
 
     def test_a_guilty_task_is_retried_while_attempts_remain(self) -> None:
         policy = FaultPolicy(retries=1)
-        assert policy.judge(batch(4), 1, Loss(7, -11, None)).kind == RETRY
+        assert policy.judge(batch(4), 1, Loss(7, -11, None)).kind is VerdictKind.RETRY
         verdict = policy.judge(batch(4), 2, Loss(7, -11, None))
-        assert verdict.kind == RAISE
+        assert verdict.kind is VerdictKind.RAISE
         assert isinstance(verdict.value, WorkerDiedError)
         assert "failed on attempt 2" in getattr(verdict.value, "__notes__", [""])[0]
 
     def test_a_guilty_task_raises_naming_itself_the_exit_and_what_to_check(self) -> None:
         verdict = FaultPolicy().judge(batch(4), 1, Loss(7, 3, None))
-        assert verdict.kind == RAISE
+        assert verdict.kind is VerdictKind.RAISE
         message = str(verdict.value)
         assert "task 4: abs(4)" in message
         assert "exit code 3" in message
@@ -74,7 +71,7 @@ class TestJudge:
 
     def test_collect_fills_the_slot_with_a_task_error(self) -> None:
         verdict = FaultPolicy(collect=True).judge(batch(4), 1, Loss(7, -9, None))
-        assert verdict.kind == FILL
+        assert verdict.kind is VerdictKind.FILL
         [slot] = verdict.value
         assert isinstance(slot, TaskError)
         assert slot.index == 4
@@ -82,19 +79,22 @@ class TestJudge:
 
     def test_a_timed_out_task_raises_or_returns_a_marker(self) -> None:
         raised = FaultPolicy(task_timeout=2).judge(batch(5), 1, Loss(7, -9, 2.5))
-        assert raised.kind == RAISE
+        assert raised.kind is VerdictKind.RAISE
         assert isinstance(raised.value, TaskTimeoutError)
         assert "ran 2.5 s, past task_timeout=2 s" in str(raised.value)
         returned = FaultPolicy(task_timeout=2, timeout_returns=True).judge(
             batch(5), 1, Loss(7, -9, 2.5)
         )
-        assert returned == (FILL, [TaskTimeout(5, 2.5)])
+        assert returned == Verdict(VerdictKind.FILL, [TaskTimeout(5, 2.5)])
 
     def test_timeouts_are_retried_only_when_retry_on_names_them(self) -> None:
         loss = Loss(7, -9, 2.5)
-        assert FaultPolicy(retries=1, task_timeout=2).judge(batch(5), 1, loss).kind == RAISE
+        assert (
+            FaultPolicy(retries=1, task_timeout=2).judge(batch(5), 1, loss).kind
+            is VerdictKind.RAISE
+        )
         policy = FaultPolicy(retries=1, retry_on=(TaskTimeoutError,), task_timeout=2)
-        assert policy.judge(batch(5), 1, loss).kind == RETRY
+        assert policy.judge(batch(5), 1, loss).kind is VerdictKind.RETRY
 
     def test_interrupts_are_never_retried(self) -> None:
         policy = FaultPolicy(retries=5, retry_on=(BaseException,))

@@ -132,26 +132,70 @@ def _parser() -> _Parser:
     add("--header", metavar=":", help="use each source's first value as its name: {name}")
     group = p.add_argument_group("several machines (over ssh)")
     add = group.add_argument
-    add("-S", "--sshlogin", action="append", default=[], metavar="[N/][user@]host[:port]",
-        help="run jobs there (':' = here); repeatable, comma-separated")
-    add("--slf", "--sshloginfile", action="append", default=[], metavar="FILE",
-        help="sshlogins, one a line ('..' = ~/.parallel/sshloginfile)")
-    add("--wd", "--workdir", default="", metavar="DIR",
-        help="job directory on the node ('...' = a fresh one per job)")
-    add("--bf", "--basefile", action="append", default=[], metavar="FILE",
-        help="copy FILE to every node before its first job")
-    add("--tf", "--transferfile", action="append", default=[], metavar="FILE",
-        help="copy FILE ({} etc. allowed) to the node before each job")
+    add(
+        "-S",
+        "--sshlogin",
+        action="append",
+        default=[],
+        metavar="[N/][user@]host[:port]",
+        help="run jobs there (':' = here); repeatable, comma-separated",
+    )
+    add(
+        "--slf",
+        "--sshloginfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="sshlogins, one a line ('..' = ~/.parallel/sshloginfile)",
+    )
+    add(
+        "--wd",
+        "--workdir",
+        default="",
+        metavar="DIR",
+        help="job directory on the node ('...' = a fresh one per job)",
+    )
+    add(
+        "--bf",
+        "--basefile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="copy FILE to every node before its first job",
+    )
+    add(
+        "--tf",
+        "--transferfile",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="copy FILE ({} etc. allowed) to the node before each job",
+    )
     add("--transfer", action="store_true", help="the same as --tf {}")
-    add("--return", dest="returns", action="append", default=[], metavar="FILE",
-        help="bring FILE back after each job")
+    add(
+        "--return",
+        dest="returns",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="bring FILE back after each job",
+    )
     add("--cleanup", action="store_true", help="remove transferred and returned files on the node")
-    add("--trc", action="append", default=[], metavar="FILE",
-        help="--transfer --return FILE --cleanup")
+    add(
+        "--trc",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="--transfer --return FILE --cleanup",
+    )
     add("--env", action="append", default=[], metavar="VAR", help="copy VAR to the node's jobs")
     add("--ssh", metavar="CMD", help="the ssh command (default $PARALLEL_SSH or ssh)")
-    add("-M", "--controlmaster", action="store_true",
-        help="one multiplexed connection per host (the default)")
+    add(
+        "-M",
+        "--controlmaster",
+        action="store_true",
+        help="one multiplexed connection per host (the default)",
+    )
     add("--no-controlmaster", action="store_true", help="a new ssh connection per job")
     add("--onall", action="store_true", help="run every job on every host")
     add("--nonall", action="store_true", help="run the command, without values, once per host")

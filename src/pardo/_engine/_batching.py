@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 
-__all__ = ["AutoBatcher", "FixedBatcher", "tail_size"]
+__all__ = ["AutoBatcher", "FixedBatcher", "batcher_for", "tail_size"]
 
 #: Smoothing of the per-task time estimate (weight of the newest sample). Set with
 #: benchmarks/run.py --only skewed: 0.5 follows a change in task duration within two
@@ -137,3 +137,18 @@ def tail_size(size: int, remaining: int | None, n_jobs: int, per_task: float | N
     if per_task is not None and remaining * per_task < MIN_TAIL_SECONDS:
         return max(1, min(size, remaining))
     return max(1, min(size, math.ceil(remaining / (2 * n_jobs))))
+
+
+def batcher_for(
+    batch_size: int | str, target: float, task_timeout: float | None
+) -> AutoBatcher | FixedBatcher:
+    """The one batcher of a call, chosen once by the front and handed to the loop.
+
+    ``task_timeout`` forces batches of one task: the status board times batches, so only a
+    batch of one times its task.
+    """
+    if task_timeout is not None:
+        return FixedBatcher(1)
+    if batch_size == "auto":
+        return AutoBatcher(target=target)
+    return FixedBatcher(int(batch_size))

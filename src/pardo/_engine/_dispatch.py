@@ -1,14 +1,14 @@
-"""The one dispatch loop: keep work in flight, hand results back in order, stop everything on error.
+"""The collecting loop: keep work in flight, hand results back in order, stop everything on error.
 
 Data flow of one call::
 
-    input iterator ──islice──► buffer ──batcher.size / tail split──► Batch(tasks, start)
+    Feed (pardo._engine._input): input iterator ──► look-ahead ──► Batch(tasks, start)
                                                                         │ backend.submit
                                                                         ▼
          caller ◄── yield per task ◄── order by batch seq ◄── SimpleQueue ◄── Future done-callback
 
 At most ``max_in_flight`` batches are submitted and not yet handed back, so a lazy input is read
-only as fast as results are consumed. The loop runs in the caller's thread; the only other thread
+only as fast as results are consumed; how far the input itself is read is ``Feed``'s. The loop runs in the caller's thread; the only other thread
 it talks to is whichever resolves the Futures, through the queue. Any exception (a task's, the
 input's, a timeout, Ctrl-C or SIGTERM, ``GeneratorExit`` from a dropped generator) aborts the
 backend before it propagates, so no batch keeps running behind the caller's back.
@@ -20,19 +20,17 @@ Faults (policy: ``pardo._engine._faults``): a failed task is retried alone, as a
 
 from __future__ import annotations
 
-import gc
 import queue
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from itertools import islice
 from typing import Any, Protocol
 
-from pardo._engine._batching import AutoBatcher, FixedBatcher, tail_size
 from pardo._engine._faults import FaultPolicy, annotate
 from pardo._engine._inflight import InFlight, Sent, failed_already
+from pardo._engine._input import Batcher, Feed
 from pardo._engine._interrupt import TermGuard
 from pardo._engine._recovery import Recovery
 from pardo._errors import BrokenProcessPool, TaskError, TimeoutError
@@ -56,7 +54,11 @@ class Reporter(Protocol):
 
 
 class Dispatch:
-    """One call's loop. Iterate it (once) to get the results, one per task."""
+    """One call's loop. Iterate it (once) to get the results, one per task.
+
+    ``batcher`` is the one the front chose (``pardo._engine._batching.batcher_for``); the
+    backend's capabilities were checked before its ``start_call``. Nothing here re-decides.
+    """
 
     def __init__(
         self,
@@ -66,7 +68,7 @@ class Dispatch:
         n_jobs: int,
         total: int | None,
         max_in_flight: int,
-        batcher: AutoBatcher | FixedBatcher,
+        batcher: Batcher,
         ordered: bool,
         timeout: float | None,
         make_batch: Callable[[list[Task], int], Batch],
@@ -74,31 +76,29 @@ class Dispatch:
         reporter: Reporter,
         lazy: bool = True,
     ) -> None:
-        batcher = faults.batcher_for(backend, batcher)
         self._backend = backend
-        self._tasks = tasks
-        self._n_jobs = n_jobs
-        self._total = total
+        self._feed = Feed(
+            tasks,
+            batcher=batcher,
+            n_jobs=n_jobs,
+            total=total,
+            max_in_flight=max_in_flight,
+            make_batch=make_batch,
+        )
         self._max_in_flight = max(1, max_in_flight)
-        self._batcher = batcher
-        self._auto = isinstance(batcher, AutoBatcher)
         self._ordered = ordered
         # Generators: results waiting to be consumed count as in flight, so input is read only
         # ahead of consumption. Lists: they do not, so one slow task never stalls dispatching.
         self._lazy = lazy
         self._timeout = timeout
-        self._make_batch = make_batch
         self._faults = faults
         self._reporter = reporter
         self._done: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._flight = InFlight(backend, make_batch, self._done)
-        self._sent = self._flight.sent
-        self._buffer: list[Task] = []
-        self._exhausted = False
-        self._n_taken = self._n_completed = self._next_seq = self._next_out = 0
+        self._recovery = Recovery(backend, faults, self._flight)
+        self._n_completed = self._next_seq = self._next_out = 0
         self._ready: dict[int, list[Any]] = {}
         self._completed: deque[tuple[int, list[Any]]] = deque()  # settled by Recovery
-        self._recovery = Recovery(backend, faults, self._flight)
         self._next_poll = 0.0
         self._guard = TermGuard()
 
@@ -123,9 +123,9 @@ class Dispatch:
                     yield self._ready.pop(self._next_out)
                     self._next_out += 1
                     continue
-                if not self._sent and not self._completed:
+                if not self._flight.sent and not self._completed:
                     self._fill()  # results handed out while _ready was full left room
-                    if not self._sent:
+                    if not self._flight.sent:
                         break
                 seq, results = self._wait_one()
                 self._fill()
@@ -141,9 +141,9 @@ class Dispatch:
 
     def abort(self) -> None:
         """Stop the backend's work now (also called when the caller drops the generator)."""
-        self._exhausted = True
+        self._feed.stop()
         self._completed.clear()
-        if self._sent or self._recovery.broken:
+        if self._flight.sent or self._recovery.broken:
             self._flight.clear()
             self._recovery.broken = False
             self._backend.abort_everything()
@@ -158,38 +158,16 @@ class Dispatch:
     # -- dispatching ------------------------------------------------------------------------
 
     def _fill(self) -> None:
-        while len(self._sent) + (len(self._ready) if self._lazy else 0) < self._max_in_flight:
-            tasks = self._take()
-            if not tasks:
+        sent, feed = self._flight.sent, self._feed
+        while len(sent) + (len(self._ready) if self._lazy else 0) < self._max_in_flight:
+            batch = feed.next_batch(self._n_completed)
+            if batch is None:
                 break
-            start = self._n_taken
-            self._n_taken += len(tasks)
             self._next_seq += 1
-            future = self._flight.submit(self._make_batch(tasks, start), self._next_seq - 1, 1, 0)
+            future = self._flight.submit(batch, self._next_seq - 1, 1, 0)
             if failed_already(future):
                 break  # it ran inline (sequential): raise before running any more
-        self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
-
-    def _input_done(self) -> bool:
-        """Every task of the input has been submitted (so ``_n_taken`` is the total)."""
-        return self._exhausted and not self._buffer
-
-    def _take(self) -> list[Task]:
-        size = self._batcher.size
-        ahead = self._batcher.lookahead(self._n_jobs)
-        if len(self._buffer) < ahead and not self._exhausted:
-            wanted = ahead - len(self._buffer)
-            fresh = _pull(self._tasks, wanted)
-            self._exhausted = len(fresh) < wanted
-            self._buffer.extend(fresh)
-        if self._auto:
-            remaining = len(self._buffer) if self._exhausted else None
-            if self._total is not None:
-                remaining = self._total - self._n_taken
-            size = tail_size(size, remaining, self._n_jobs, self._batcher.per_task)
-        tasks = self._buffer[:size]
-        del self._buffer[:size]  # shifts the rest in place: no copy of the look-ahead per batch
-        return tasks
+        self._reporter.progress(self._n_completed, feed.n_taken, feed.done)
 
     # -- collecting -------------------------------------------------------------------------
 
@@ -209,7 +187,7 @@ class Dispatch:
                 future = self._done.get(timeout=wait - now)
             except queue.Empty:
                 continue
-            sent = self._sent.pop(future, None)
+            sent = self._flight.sent.pop(future, None)
             if sent is not None:  # else: it was resubmitted or aborted meanwhile
                 results = self._settle(future, sent)
                 if results is not None:
@@ -218,7 +196,7 @@ class Dispatch:
 
     def _poll(self, now: float) -> None:
         self._next_poll = now + POLL_SECONDS
-        if self._sent:
+        if self._flight.sent:
             self._finish(self._recovery.poll(now))
 
     def _finish(self, completed: list[tuple[int, list[Any]]]) -> None:
@@ -241,10 +219,11 @@ class Dispatch:
             raise annotate(exc, sent.batch, sent.attempt) from exc.__cause__
         if result.output:  # what its tasks logged or printed in a worker process
             self._reporter.output(result)
-        old = self._batcher.size
-        self._batcher.record(len(sent.batch), result.elapsed, _result_bytes(result))
-        if self._batcher.size != old:
-            self._reporter.batch_size_changed(self._batcher.size, result.elapsed)
+        batcher = self._feed.batcher
+        old = batcher.size
+        batcher.record(len(sent.batch), result.elapsed, _result_bytes(result))
+        if batcher.size != old:
+            self._reporter.batch_size_changed(batcher.size, result.elapsed)
         if result.failures:
             return self._failed(sent, result)
         return self._counted(self._flight.deliver(sent, result.results))
@@ -272,7 +251,7 @@ class Dispatch:
     def _counted(self, results: list[Any] | None) -> list[Any] | None:
         if results is not None:
             self._n_completed += len(results)
-            self._reporter.progress(self._n_completed, self._n_taken, self._input_done())
+            self._reporter.progress(self._n_completed, self._feed.n_taken, self._feed.done)
         return results
 
 
@@ -281,19 +260,3 @@ def _result_bytes(result: BatchResult) -> int:
     if result.nbytes or not result.results:
         return result.nbytes
     return sys.getsizeof(result.results[0]) * len(result.results)
-
-
-def _pull(tasks: Iterator[Task], n: int) -> list[Task]:
-    """Up to ``n`` tasks from the input, with the cyclic GC paused meanwhile.
-
-    Reading ahead allocates tens of thousands of tuples at once, which set off full collections
-    that cost ~30% of a 100,000-task call (benchmarks/run.py --only tiny); those tuples form no
-    cycles, so nothing is lost by collecting after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return list(islice(tasks, n))
-    finally:
-        if enabled:
-            gc.enable()

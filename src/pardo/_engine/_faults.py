@@ -11,9 +11,9 @@ from __future__ import annotations
 import reprlib
 import signal
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from pardo._engine._batching import AutoBatcher, FixedBatcher
 from pardo._errors import (
     BrokenProcessPool,
     RemoteTraceback,
@@ -32,13 +32,12 @@ __all__ = [
     "FaultPolicy",
     "Loss",
     "Verdict",
+    "VerdictKind",
     "annotate",
     "describe_exit",
     "losses",
     "overdue",
 ]
-
-Batcher = AutoBatcher | FixedBatcher
 
 _short = reprlib.Repr()
 _short.maxstring = 40
@@ -79,37 +78,31 @@ class FaultPolicy:
     def judge(self, batch: Batch, attempt: int, loss: Loss) -> Verdict:
         """The fate of ``batch`` (on try ``attempt``), lost with the pool as ``loss`` says."""
         if loss.pid is None:
-            return Verdict(RESTART)
+            return Verdict(VerdictKind.RESTART)
         if loss.timed_out is None and len(batch) > 1:
-            return Verdict(SPLIT)
+            return Verdict(VerdictKind.SPLIT)
         exc: BaseException
         if loss.timed_out is not None:
             exc = timeout_error(batch, loss.timed_out, self.task_timeout, loss.pid)
         else:
             exc = death_error(batch, loss.pid, loss.exitcode)
         if self.should_retry(exc, attempt):
-            return Verdict(RETRY)
+            return Verdict(VerdictKind.RETRY)
         if loss.timed_out is not None and self.timeout_returns:
             seconds = round(loss.timed_out, 3)
-            return Verdict(FILL, [TaskTimeout(batch.start + i, seconds) for i in range(len(batch))])
+            markers = [TaskTimeout(batch.start + i, seconds) for i in range(len(batch))]
+            return Verdict(VerdictKind.FILL, markers)
         annotate(exc, batch, attempt, 0 if len(batch) == 1 else None, pid=loss.pid)
         if self.collect:
-            return Verdict(FILL, [TaskError(batch.start + i, exc, "") for i in range(len(batch))])
-        return Verdict(RAISE, exc)
-
-    def batcher_for(self, backend: Backend, batcher: Batcher) -> Batcher:
-        """The batcher to use on ``backend``: batches of one task under ``task_timeout``.
-
-        The status board times batches, so a batch of one times its task. Raises ValueError
-        when ``backend`` cannot stop a running task.
-        """
-        if self.task_timeout is None:
-            return batcher
-        self.check_backend(backend)
-        return FixedBatcher(1)
+            errors = [TaskError(batch.start + i, exc, "") for i in range(len(batch))]
+            return Verdict(VerdictKind.FILL, errors)
+        return Verdict(VerdictKind.RAISE, exc)
 
     def check_backend(self, backend: Backend) -> None:
-        """Refuse ``task_timeout`` on a backend that cannot stop a running task."""
+        """Refuse ``task_timeout`` on a backend that cannot stop a running task.
+
+        The front calls it before ``backend.start_call()``: nothing has started when it raises.
+        """
         if self.task_timeout is None or backend.supports_task_timeout:
             return
         msg = (
@@ -122,7 +115,8 @@ class FaultPolicy:
         raise ValueError(msg)
 
 
-class Loss(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Loss:
     """How a batch was lost with the pool: who held it and why it stopped."""
 
     pid: int | None
@@ -136,23 +130,27 @@ class Loss(NamedTuple):
 INNOCENT = Loss(None, None, None)
 
 
-class Verdict(NamedTuple):
-    """What the dispatch loop does with a lost batch: one of the kinds below, and a value."""
+class VerdictKind(Enum):
+    """What becomes of a batch lost with the pool."""
 
-    kind: str
+    #: Submit again, same attempt (the batch was lost through no fault of its own).
+    RESTART = "restart"
+    #: Submit each task alone, same attempt: the next death names the one task that causes it.
+    SPLIT = "split"
+    #: Submit again as attempt + 1.
+    RETRY = "retry"
+    #: The batch's slots get ``value`` (a list: ``TaskTimeout`` or ``TaskError`` markers).
+    FILL = "fill"
+    #: Raise ``value``.
+    RAISE = "raise"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the dispatch loop does with a lost batch: a kind, and its value (FILL, RAISE)."""
+
+    kind: VerdictKind
     value: Any = None
-
-
-#: Submit again, same attempt (the batch was lost through no fault of its own).
-RESTART = "restart"
-#: Submit each task alone, same attempt: the next death names the one task that causes it.
-SPLIT = "split"
-#: Submit again as attempt + 1.
-RETRY = "retry"
-#: The batch's slots get ``value`` (a list: ``TaskTimeout`` or ``TaskError`` markers).
-FILL = "fill"
-#: Raise ``value``.
-RAISE = "raise"
 
 
 def losses(

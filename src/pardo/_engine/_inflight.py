@@ -12,9 +12,10 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
-from pardo._engine._faults import FILL, RESTART, RETRY, SPLIT, Verdict
+from pardo._engine._faults import Verdict, VerdictKind
 from pardo._errors import BrokenProcessPool
 from pardo._task import Batch, Task
 from pardo.backends import Backend
@@ -22,13 +23,22 @@ from pardo.backends import Backend
 __all__ = ["InFlight", "Sent", "failed_already"]
 
 
-class Sent(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Sent:
     """A submitted batch: its seq, the batch, which try this is, its offset within the seq."""
 
     seq: int
     batch: Batch
     attempt: int
     base: int
+
+
+@dataclass(slots=True)
+class _Pieces:
+    """A split seq being reassembled: its result slots and how many pieces are still out."""
+
+    slots: list[Any]
+    missing: int
 
 
 def failed_already(future: Future[Any]) -> bool:
@@ -49,7 +59,7 @@ class InFlight:
         self._make_batch = make_batch
         self._done = done
         self.sent: dict[Future[Any], Sent] = {}
-        self._parts: dict[int, list[Any]] = {}  # seq -> [slots, pieces still missing]
+        self._parts: dict[int, _Pieces] = {}  # by seq
 
     def submit(self, batch: Batch, seq: int, attempt: int, base: int) -> Future[Any]:
         future = self._backend.submit(batch)
@@ -66,8 +76,8 @@ class InFlight:
         """
         entry = self._parts.get(sent.seq)
         if entry is None:
-            entry = self._parts[sent.seq] = [[None] * len(sent.batch), 1]
-        entry[1] += len(pieces)
+            entry = self._parts[sent.seq] = _Pieces([None] * len(sent.batch), 1)
+        entry.missing += len(pieces)
         batch = sent.batch
         for offset, size, attempt in pieces:
             tasks = list(batch.tasks[offset : offset + size])
@@ -80,21 +90,21 @@ class InFlight:
         entry = self._parts.get(sent.seq)
         if entry is None:
             return values
-        slots: list[Any] = entry[0]
-        slots[sent.base : sent.base + len(values)] = values
-        entry[1] -= 1
-        if entry[1]:
+        entry.slots[sent.base : sent.base + len(values)] = values
+        entry.missing -= 1
+        if entry.missing:
             return None
         del self._parts[sent.seq]
-        return slots
+        return entry.slots
 
     def apply(self, sent: Sent, verdict: Verdict) -> list[Any] | None:
         """Carry out ``verdict`` on ``sent``, lost with the pool; the seq's results if complete."""
-        if verdict.kind in (RESTART, RETRY):
-            self.submit(sent.batch, sent.seq, sent.attempt + (verdict.kind == RETRY), sent.base)
-        elif verdict.kind == SPLIT:
+        kind = verdict.kind
+        if kind is VerdictKind.RESTART or kind is VerdictKind.RETRY:
+            self.submit(sent.batch, sent.seq, sent.attempt + (kind is VerdictKind.RETRY), sent.base)
+        elif kind is VerdictKind.SPLIT:
             return self.split(sent, [], [(i, 1, sent.attempt) for i in range(len(sent.batch))])
-        elif verdict.kind == FILL:
+        elif kind is VerdictKind.FILL:
             return self.deliver(sent, verdict.value)
         return None
 

@@ -76,7 +76,7 @@ class Recovery:
             for sent in lost
         ]
         for _, verdict in verdicts:
-            if verdict.kind == _faults.RAISE:
+            if verdict.kind is _faults.VerdictKind.RAISE:
                 raise verdict.value  # before rebuilding: the abort that follows kills it anyway
         self._backend.recover()
         self.broken = False

@@ -75,7 +75,7 @@ class Scatter:
         ]
         if not futures:
             return batch, futures
-        return Batch(tasks, batch.start, batch.nested, batch.keep_going, batch.context), futures
+        return batch.replace(tasks=tasks, capture=None), futures
 
     def _future_for(self, client: Any, value: Any) -> Any:
         key = id(value)
