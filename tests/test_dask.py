@@ -400,3 +400,18 @@ def test_worker_prints_and_log_records_reach_the_caller(
     assert sorted(r.task_index for r in records) == [0, 1, 2, 3]  # type: ignore[attr-defined]
     worker_pids = set(dask_client.run(os.getpid).values())
     assert {r.worker_pid for r in records} <= worker_pids  # type: ignore[attr-defined]
+
+
+def _print_sum(array: np.ndarray) -> float:
+    print(f"sum is {float(array.sum())}")
+    return float(array.sum())
+
+
+def test_prints_of_tasks_with_scattered_arguments_reach_the_caller(
+    dask_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch whose large argument was scattered still records and replays its output."""
+    big = np.ones(500_000)  # 4 MB: above the scatter threshold
+    with parallel_config(backend="dask"):
+        assert Parallel(n_jobs=2)(delayed(_print_sum)(big) for _ in range(2)) == [5e5, 5e5]
+    assert capsys.readouterr().out.count("sum is 500000.0") == 2

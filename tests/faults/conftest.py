@@ -64,12 +64,14 @@ def _signal_when_started(proc: subprocess.Popen[str], workdir: Path, sig: int) -
     return sent
 
 
-def run_scenario(name: str, backend: str, workdir: Path, sig: int | None = None) -> dict[str, Any]:
+def run_scenario(
+    name: str, backend: str, workdir: Path, sig: int | None = None, seconds: float = SCENARIO_SECONDS
+) -> dict[str, Any]:
     proc = _start(name, backend, workdir)
     _CHILDREN.add(proc.pid)
     try:
         sent = _signal_when_started(proc, workdir, sig) if sig is not None else None
-        out, err = proc.communicate(timeout=SCENARIO_SECONDS)
+        out, err = proc.communicate(timeout=seconds)
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -171,10 +173,13 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[str]
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Runner:
-    """``scenario(name, backend, sig=None)``: run it in a fresh interpreter; its JSON outcome."""
+    """``scenario(name, backend, sig=None, seconds=60)``: run it in a fresh interpreter; its JSON
+    outcome (``seconds``: the hard limit, past which it counts as a hang)."""
 
-    def run(name: str, backend: str, sig: int | None = None) -> dict[str, Any]:
-        return run_scenario(name, backend, tmp_path, sig)
+    def run(
+        name: str, backend: str, sig: int | None = None, seconds: float = SCENARIO_SECONDS
+    ) -> dict[str, Any]:
+        return run_scenario(name, backend, tmp_path, sig, seconds)
 
     return run
 

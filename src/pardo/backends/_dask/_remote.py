@@ -75,7 +75,7 @@ class Scatter:
         ]
         if not futures:
             return batch, futures
-        return batch.replace(tasks=tasks, capture=None), futures
+        return batch.replace(tasks=tasks), futures
 
     def _future_for(self, client: Any, value: Any) -> Any:
         key = id(value)
