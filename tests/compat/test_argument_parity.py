@@ -5,7 +5,7 @@ A value joblib accepts must be accepted by pardo with the same meaning (same res
 count, same arrays memmapped, same read-only-ness...); a value joblib rejects must be rejected. The
 exceptions are listed below, each with its reason, and in docs/joblib.md: values joblib takes and
 then misbehaves on (pardo raises instead), booleans where a number is meant, and a few forms pardo
-reads that joblib refuses. Memory is not covered: pardo has no ``Memory`` yet.
+reads that joblib refuses. Memory's arguments: tests/memory/test_memory_argument_parity.py.
 """
 
 from __future__ import annotations

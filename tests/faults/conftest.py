@@ -65,7 +65,11 @@ def _signal_when_started(proc: subprocess.Popen[str], workdir: Path, sig: int) -
 
 
 def run_scenario(
-    name: str, backend: str, workdir: Path, sig: int | None = None, seconds: float = SCENARIO_SECONDS
+    name: str,
+    backend: str,
+    workdir: Path,
+    sig: int | None = None,
+    seconds: float = SCENARIO_SECONDS,
 ) -> dict[str, Any]:
     proc = _start(name, backend, workdir)
     _CHILDREN.add(proc.pid)

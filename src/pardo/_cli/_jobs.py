@@ -113,23 +113,13 @@ def run_once(
         start_new_session=True,
         env=_environment(job, slot, extra_env),
     )
-    killed = timed_out = False
-    try:
-        if control is not None and not control.adopt(proc):
-            stdout, stderr = terminate(proc)
-            killed = True
-        else:
-            try:
-                stdout, stderr = proc.communicate(timeout=settings.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                stdout, stderr = terminate(proc)
-    except BaseException:  # Ctrl-C in the caller's thread (-j 1): never leave the job running
-        terminate(proc)
-        raise
-    finally:
-        if control is not None:
-            killed = control.release(proc) or killed
+    waited = wait_for(proc, control, settings.timeout)
+    stdout, stderr, killed, timed_out = (
+        waited.stdout,
+        waited.stderr,
+        waited.killed,
+        waited.timed_out,
+    )
     runtime = time.monotonic() - began
     code = proc.returncode
     exitval, sig = (0, -code) if code < 0 else (code, 0)
@@ -139,6 +129,41 @@ def run_once(
     return JobResult(
         job, command, status, host, start, runtime, exitval, sig, stdout, stderr, timed_out
     )
+
+
+@dataclass(frozen=True)
+class Waited:
+    """How a started job's process ended: what it printed, and whether pardo stopped it."""
+
+    stdout: bytes
+    stderr: bytes
+    killed: bool
+    timed_out: bool
+
+
+def wait_for(
+    proc: subprocess.Popen[bytes], control: JobControl | None, timeout: float | None
+) -> Waited:
+    """Wait for a job's process (here, or ssh to a node) under ``control``, so that Ctrl-C and
+    ``--halt`` can stop it, and ``--timeout``; it is never left running past an exception."""
+    killed = timed_out = False
+    try:
+        if control is not None and not control.adopt(proc):
+            stdout, stderr = terminate(proc)
+            killed = True
+        else:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                stdout, stderr = terminate(proc)
+    except BaseException:  # Ctrl-C in the caller's thread (-j 1): never leave the job running
+        terminate(proc)
+        raise
+    finally:
+        if control is not None:
+            killed = control.release(proc) or killed
+    return Waited(stdout, stderr, killed, timed_out)
 
 
 def terminate(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

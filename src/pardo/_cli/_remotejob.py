@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pardo._cli._control import JobControl
 from pardo._cli._hosts import Host, HostPool
-from pardo._cli._jobs import Job, JobResult, JobSettings, run_once, terminate
+from pardo._cli._jobs import Job, JobResult, JobSettings, run_once, wait_for
 from pardo._cli._remote import read_report, wrapper
 from pardo._cli._ssh import CONNECT_SECONDS, Master, SshCommand
 from pardo._cli._transfer import Staging
@@ -178,23 +178,16 @@ def _attempt(
         )
     finally:
         os.close(read_end)
-    killed = timed_out = False
     try:
-        if not control.adopt(proc):
-            stdout, stderr = terminate(proc)
-            killed = True
-        else:
-            try:
-                stdout, stderr = proc.communicate(timeout=settings.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                stdout, stderr = terminate(proc)
-    except BaseException:
-        terminate(proc)
-        raise
+        waited = wait_for(proc, control, settings.timeout)
     finally:
         os.close(write_end)
-        killed = control.release(proc) or killed
+    stdout, stderr, killed, timed_out = (
+        waited.stdout,
+        waited.stderr,
+        waited.killed,
+        waited.timed_out,
+    )
     runtime = time.monotonic() - began
     report = read_report(stderr, remote.token)
     if killed and not timed_out:

@@ -60,6 +60,9 @@ class MemorizedFunc:
             options = {"compress": compress, "mmap_mode": mmap_mode}
             self.store_backend = make_store(backend, location, verbose, options)
         self.func = func
+        if isinstance(ignore, str):  # "verbose" would otherwise read as ["v", "e", ...]
+            msg = f"ignore={ignore!r} must be a list of argument names, e.g. [{ignore!r}]"
+            raise ValueError(msg)
         self.ignore = list(ignore or [])
         self.mmap_mode = mmap_mode
         self.cache_validation_callback = cache_validation_callback
