@@ -91,7 +91,7 @@ def outcome(lib: ModuleType, where: str, argument: str, value: Any, folder: path
 )
 def test_same_values_accepted(where: str, argument: str, text: str, tmp_path: pathlib.Path) -> None:
     def value() -> Any:
-        return str(tmp_path / "given") if text == "'<tmp>'" else eval(text)  # noqa: S307
+        return str(tmp_path / "given") if text == "'<tmp>'" else eval(text)
 
     theirs = outcome(joblib, where, argument, value(), tmp_path / "joblib")
     ours = outcome(pardo, where, argument, value(), tmp_path / "pardo")
