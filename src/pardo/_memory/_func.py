@@ -11,11 +11,14 @@ cached tasks in the parent (``pardo._engine._shortcut``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import filelock
 
 from pardo._memory._binding import Binder
 from pardo._memory._code import code_digest, func_id
@@ -237,31 +240,64 @@ class MemorizedFunc:
         return f"{type(self).__name__}(func={self.func!r}, location={self.store_backend.location})"
 
 
+#: Seconds between two tries of a key's lock by a coroutine: it must not block the event loop,
+#: and a computation worth caching takes far longer than this.
+ASYNC_LOCK_POLL_SECONDS = 0.01
+
+
 class AsyncMemorizedFunc(MemorizedFunc):
-    """``MemorizedFunc`` for a coroutine function (concurrent callers are not deduplicated)."""
+    """``MemorizedFunc`` for a coroutine function: concurrent callers (coroutines of one loop,
+    threads, processes) compute a call once, the others wait without blocking their loop."""
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
         ref = self._ref(args, kwargs)
         hit, value = self._lookup(ref)
         if hit:
             return value
-        return (await self._acompute(ref, args, kwargs))[0]
+        return (await self._acompute(ref, args, kwargs, force=False))[0]
 
     async def _acompute(
-        self, ref: EntryRef, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, ref: EntryRef, args: tuple[Any, ...], kwargs: dict[str, Any], force: bool
     ) -> tuple[Any, dict[str, Any]]:
-        start = time.time()
-        value = await self.func(*args, **kwargs)
-        return self._store(ref, value, start, args, kwargs)
+        lock = self.store_backend.lock(ref)
+        await _acquire(lock)
+        try:
+            if not force:
+                hit, value = self._lookup(ref)
+                if hit:
+                    return value, {}
+            if self._verbose > 0:
+                print(f"[Memory] Calling {self.func_id}...")
+            start = time.time()
+            value = await self.func(*args, **kwargs)
+            return self._store(ref, value, start, args, kwargs)
+        finally:
+            lock.__exit__(None, None, None)
 
     async def call(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:  # type: ignore[override]
-        return await self._acompute(self._ref(args, kwargs), args, kwargs)
+        return await self._acompute(self._ref(args, kwargs), args, kwargs, force=True)
 
     async def call_and_shelve(self, *args: Any, **kwargs: Any) -> MemorizedResult:  # type: ignore[override]
         ref = self._ref(args, kwargs)
         if not self._lookup(ref)[0]:
-            await self._acompute(ref, args, kwargs)
+            await self._acompute(ref, args, kwargs, force=False)
         return MemorizedResult(self.store_backend, ref, self.mmap_mode)
+
+
+async def _acquire(lock: Any) -> None:
+    """Enter ``lock`` (a store's per-key lock) from a coroutine without blocking the loop: a
+    file lock is tried without waiting, again every ``ASYNC_LOCK_POLL_SECONDS``; another kind
+    of lock (a third-party store's) is entered as it is."""
+    if not isinstance(lock, filelock.BaseFileLock):
+        lock.__enter__()
+        return
+    while True:
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            await asyncio.sleep(ASYNC_LOCK_POLL_SECONDS)
+        else:
+            return
 
 
 def _rebuild(
