@@ -141,15 +141,23 @@ class MemorizedFunc:
         self, ref: EntryRef, args: tuple[Any, ...], kwargs: dict[str, Any], force: bool
     ) -> tuple[Any, dict[str, Any]]:
         with self.store_backend.lock(ref):
-            if not force:
-                hit, value = self._lookup(ref)
-                if hit:
-                    return value, {}
-            if self._verbose > 0:
-                print(f"[Memory] Calling {self.func_id}...")
+            found = self._before_computing(ref, force)
+            if found is not None:
+                return found
             start = time.time()
             value = self.func(*args, **kwargs)
             return self._store(ref, value, start, args, kwargs)
+
+    def _before_computing(self, ref: EntryRef, force: bool) -> tuple[Any, dict[str, Any]] | None:
+        """Under the key's lock: the entry another caller stored meanwhile (unless ``force``),
+        else None after announcing the computation."""
+        if not force:
+            hit, value = self._lookup(ref)
+            if hit:
+                return value, {}
+        if self._verbose > 0:
+            print(f"[Memory] Calling {self.func_id}...")
+        return None
 
     def _store(
         self, ref: EntryRef, value: Any, start: float, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -262,12 +270,9 @@ class AsyncMemorizedFunc(MemorizedFunc):
         lock = self.store_backend.lock(ref)
         await _acquire(lock)
         try:
-            if not force:
-                hit, value = self._lookup(ref)
-                if hit:
-                    return value, {}
-            if self._verbose > 0:
-                print(f"[Memory] Calling {self.func_id}...")
+            found = self._before_computing(ref, force)
+            if found is not None:
+                return found
             start = time.time()
             value = await self.func(*args, **kwargs)
             return self._store(ref, value, start, args, kwargs)
