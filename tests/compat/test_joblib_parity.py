@@ -161,6 +161,12 @@ def test_same_input_iterator_exception(backend: str) -> None:
     def scenario(lib: ModuleType) -> Any:
         return outcome(lambda: lib.Parallel(n_jobs=2, backend=backend)(broken_input(lib)))
 
+    if backend == "multiprocessing":
+        # joblib's own multiprocessing pool can hang for good in terminate() when the input
+        # raises (its task handler blocks on the result queue's lock: a CI run on 2026-12-02
+        # timed out there, inside joblib). pardo's side is checked alone here.
+        assert scenario(pardo) is IndexError
+        return
     assert both(scenario) == (IndexError, IndexError)
 
 
