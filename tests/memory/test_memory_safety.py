@@ -97,7 +97,9 @@ def test_reduce_size_removes_least_recently_used(memory: Memory, tmp_path: pathl
     kept = {p.name for p in _files(tmp_path) if p.suffix == ".json"}
     assert kept == {jsons[2].name, jsons[3].name}
     locks = {p.stem for p in (tmp_path / ".locks").rglob("*.lock")}
-    assert locks == {p.removesuffix(".json") for p in kept}  # the evicted keys' locks are gone
+    assert memory.store_backend is not None
+    live = {_local._lock_name(e.ref) for e in memory.store_backend.entries()}
+    assert len(live) == 2 and locks == live  # the evicted entries' locks are gone
 
 
 def test_reduce_size_uses_the_use_time_pardo_records(

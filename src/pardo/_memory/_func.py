@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,13 +32,22 @@ __all__ = ["AsyncMemorizedFunc", "MemorizedFunc"]
 
 #: Seconds between two use-time records of one entry by one process (a hit costs no write then).
 TOUCH_EVERY = 60.0
+#: From this ``verbose`` on, every call (hit or miss) is announced with its key, as in joblib.
+QUERY_VERBOSITY = 20
+#: Longest argument list a query line shows (a large argument's repr is cut there).
+QUERY_SIGNATURE_CHARS = 500
 _MISS = (False, None)
+#: Receives the query lines as INFO records, besides stdout (as the ``pardo`` logger does for
+#: Parallel's verbose lines).
+logger = logging.getLogger("pardo.memory")
 
 
 class MemorizedFunc:
     """``f`` with its results stored on disk, keyed by its arguments and its code.
 
     Args mirror joblib's ``MemorizedFunc``; ``location`` may also be a configured store.
+    pardo only, keyword-only: ``budget`` (the Memory's ``bytes_limit``) and ``identity`` (the
+    function's folder name, when already known: a pickled wrapper brings its parent's).
     """
 
     def __init__(
@@ -53,6 +63,7 @@ class MemorizedFunc:
         cache_validation_callback: Callable[[dict[str, Any]], bool] | None = None,
         *,
         budget: Budget | None = None,
+        identity: str | None = None,
     ) -> None:
         if cache_validation_callback is not None and not callable(cache_validation_callback):
             msg = f"cache_validation_callback needs to be callable. Got {cache_validation_callback!r}."
@@ -70,7 +81,10 @@ class MemorizedFunc:
         self.mmap_mode = mmap_mode
         self.cache_validation_callback = cache_validation_callback
         self.timestamp = time.time() if timestamp is None else timestamp
-        self.func_id = func_id(func)
+        # A pickled wrapper brings its parent's name: a worker could name the function otherwise
+        # (cloudpickle gives an interactive function's code another file name) and would then
+        # create a stray, empty function folder.
+        self.func_id = func_id(func) if identity is None else identity
         self.store_backend.create_function_location(self.func_id)
         self._verbose = verbose
         self._budget = budget
@@ -97,9 +111,29 @@ class MemorizedFunc:
         key = call_key(binder.key_arguments(args, kwargs))
         return EntryRef(self.func_id, self._code_digest(), key)
 
+    def _queried(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EntryRef:
+        """The call's entry, announced first at ``verbose >= QUERY_VERBOSITY``."""
+        ref = self._ref(args, kwargs)
+        if self._verbose >= QUERY_VERBOSITY:
+            assert self._binder is not None
+            named = self._binder.input_args(args, kwargs)
+            signature = ", ".join(f"{name}={value}" for name, value in named.items())
+            if len(signature) > QUERY_SIGNATURE_CHARS:
+                signature = signature[:QUERY_SIGNATURE_CHARS] + "..."
+            name = getattr(self.func, "__name__", self.func_id)
+            line = (
+                f"[Memory] Querying {name} with signature {name}({signature}), argument hash"
+                f" {ref.key}, code {ref.code}; store location {self.store_backend.location}"
+            )
+            print(line)
+            logger.info(line)
+        return ref
+
     # -- reading ------------------------------------------------------------------------------
 
-    def _lookup(self, ref: EntryRef) -> tuple[bool, Any]:
+    def _lookup(self, ref: EntryRef, load: bool = True) -> tuple[bool, Any]:
+        """``(True, value)`` for a valid entry, else ``(False, None)``; with ``load=False`` the
+        result is not read (``(True, None)``): ``call_and_shelve`` leaves that to ``get()``."""
         store = self.store_backend
         callback = self.cache_validation_callback
         if callback is not None:
@@ -109,7 +143,12 @@ class MemorizedFunc:
                     store.remove(ref)
                 return _MISS
         try:
-            value = store.load(ref, self.mmap_mode)
+            if load:
+                value = store.load(ref, self.mmap_mode)
+            elif store.contains(ref):
+                value = None
+            else:
+                return _MISS
         except KeyError:
             return _MISS
         except CorruptEntry as exc:
@@ -185,7 +224,7 @@ class MemorizedFunc:
     # -- the public methods ---------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        ref = self._ref(args, kwargs)
+        ref = self._queried(args, kwargs)
         hit, value = self._lookup(ref)
         if hit:
             return value
@@ -196,9 +235,9 @@ class MemorizedFunc:
         return self._compute(self._ref(args, kwargs), args, kwargs, force=True)
 
     def call_and_shelve(self, *args: Any, **kwargs: Any) -> MemorizedResult:
-        """Make sure the result is stored; return a reference to it (not the value)."""
-        ref = self._ref(args, kwargs)
-        if not self._lookup(ref)[0]:
+        """Make sure the result is stored; return a reference to it (a hit reads nothing)."""
+        ref = self._queried(args, kwargs)
+        if not self._lookup(ref, load=False)[0]:
             self._compute(ref, args, kwargs, force=False)
         return MemorizedResult(self.store_backend, ref, self.mmap_mode)
 
@@ -258,7 +297,7 @@ class AsyncMemorizedFunc(MemorizedFunc):
     threads, processes) compute a call once, the others wait without blocking their loop."""
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        ref = self._ref(args, kwargs)
+        ref = self._queried(args, kwargs)
         hit, value = self._lookup(ref)
         if hit:
             return value
@@ -283,8 +322,8 @@ class AsyncMemorizedFunc(MemorizedFunc):
         return await self._acompute(self._ref(args, kwargs), args, kwargs, force=True)
 
     async def call_and_shelve(self, *args: Any, **kwargs: Any) -> MemorizedResult:  # type: ignore[override]
-        ref = self._ref(args, kwargs)
-        if not self._lookup(ref)[0]:
+        ref = self._queried(args, kwargs)
+        if not self._lookup(ref, load=False)[0]:
             await self._acompute(ref, args, kwargs, force=False)
         return MemorizedResult(self.store_backend, ref, self.mmap_mode)
 
@@ -323,8 +362,8 @@ def _rebuild(
         verbose=verbose,
         cache_validation_callback=callback,
         budget=budget,
+        identity=identity,
     )
-    memorized.func_id = identity
     memorized._code = code  # the parent's digest: a worker need not (and may not) read the source
     memorized._code_of = getattr(func, "__code__", None)
     return memorized

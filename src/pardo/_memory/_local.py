@@ -4,8 +4,9 @@ Layout under the root (``<location>/joblib`` for a str location, the path itself
 
     <module>/<name>/<code digest>/<key[:2]>/<key>.pkl    the result (pardo.dump format)
                                            /<key>.json   metadata: duration, time, input_args
-    .locks/<key[:2]>/<key>.lock                          per-key compute lock (flock);
-                                                         reduce_size deletes those of gone keys
+    .locks/<lock[:2]>/<lock>.lock                        per-entry compute lock (flock), named
+                                                         by a digest of the whole EntryRef;
+                                                         reduce_size deletes those of gone entries
 
 Two files per entry, in 256 shard folders per code version, so no folder grows past a few
 hundred names at 100,000 entries. Both files are written to a temporary name and renamed into
@@ -28,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import filelock
+import xxhash
 
 from pardo._arrays._persist import dump, load
 from pardo._memory._store import CorruptEntry, EntryInfo, EntryRef, StoreBackendBase
@@ -38,8 +40,14 @@ _TMP = ".tmp-"
 _LOCKS = ".locks"
 
 
+#: What the ``.gitignore`` written in a new cache location says (joblib writes the same).
+GITIGNORE = "# Created by joblib automatically.\n*\n"
+
+
 class LocalStore(StoreBackendBase):
     """Entries as files under one root folder (see the module docstring)."""
+
+    location: str  # the root, once configured
 
     def configure(
         self, location: Any, verbose: int = 0, backend_options: dict[str, Any] | None = None
@@ -64,11 +72,12 @@ class LocalStore(StoreBackendBase):
         if not os.access(root, os.W_OK | os.X_OK):
             msg = f"cache folder {root!r} is not writable: give a folder you can write to"
             raise ValueError(msg)
-        # Keep the cache out of git, in the folder the user named.
+        # Keep the cache out of git, in the folder the user named. joblib's very text: the folder
+        # is joblib's too (``<location>/joblib``), and either library may be the first to write it.
         ignore = os.path.join(os.fspath(location), ".gitignore")
         if not os.path.exists(ignore):
             with contextlib.suppress(OSError), open(ignore, "w") as f:
-                f.write("# Created by pardo automatically.\n*\n")
+                f.write(GITIGNORE)
         self.location = root
 
     # -- paths ------------------------------------------------------------------------------
@@ -130,19 +139,19 @@ class LocalStore(StoreBackendBase):
         for suffix in (".pkl", ".json"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(base + suffix)
-        _unlink_unheld(f"{self.location}/{_LOCKS}/{ref.key[:2]}/{ref.key}.lock")
+        _unlink_unheld(self._lock_path(ref))
 
     # -- the whole store --------------------------------------------------------------------
 
     def entries(self) -> Iterator[EntryInfo]:
         live: set[str] = set()
         for info in self._walk():
-            live.add(info.ref.key)
+            live.add(_lock_name(info.ref))
             yield info
         self._reclaim_locks(live)
 
     def _reclaim_locks(self, live: set[str]) -> None:
-        """Delete the lock files of keys with no entry (killed computations, evicted keys)."""
+        """Delete the lock files of entries that are gone (killed computations, evicted keys)."""
         for folder, _, files in os.walk(f"{self.location}/{_LOCKS}"):
             for name in files:
                 if name.removesuffix(".lock") not in live:
@@ -196,9 +205,20 @@ class LocalStore(StoreBackendBase):
             shutil.rmtree(target, ignore_errors=True)
 
     def lock(self, ref: EntryRef) -> filelock.FileLock:
-        folder = f"{self.location}/{_LOCKS}/{ref.key[:2]}"
-        os.makedirs(folder, exist_ok=True)
-        return filelock.FileLock(f"{folder}/{ref.key}.lock")
+        path = self._lock_path(ref)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return filelock.FileLock(path)
+
+    def _lock_path(self, ref: EntryRef) -> str:
+        name = _lock_name(ref)
+        return f"{self.location}/{_LOCKS}/{name[:2]}/{name}.lock"
+
+
+def _lock_name(ref: EntryRef) -> str:
+    """One lock per entry, not per argument key: ``f(1)`` and ``g(1)`` share a key, and when
+    ``f``'s body calls ``g(1)`` a shared lock would be taken twice by one thread (a deadlock)."""
+    whole = f"{ref.func_id}\x00{ref.code}\x00{ref.key}".encode("utf-8", "surrogatepass")
+    return xxhash.xxh3_128_hexdigest(whole)
 
 
 def _unlink_unheld(path: str) -> None:

@@ -55,8 +55,12 @@ class StoreBackendBase(abc.ABC):
     ``load`` would read as valid.
     """
 
-    location: str = ""
+    #: The folder (or URL) entries live in; None until ``configure`` ran, as in joblib.
+    location: str | None = None
     compress: Any = False
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(location="{self.location}")'
 
     @abc.abstractmethod
     def configure(
