@@ -170,9 +170,24 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[str]
 
     yield start
     for proc in started:
+        if proc.poll() is not None:
+            # The test killed the scenario: its loky resource tracker (same process group) is
+            # still waiting for the workers to go and then unlinking their semaphores. Killing
+            # the group before that ends would itself leave them in /dev/shm.
+            wait_until(lambda: not _group(proc.pid), 15)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``."""
+    members = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getpgid(p.pid) == pgid and alive(p.pid):
+                members.append(p.pid)
+    return members
 
 
 @pytest.fixture

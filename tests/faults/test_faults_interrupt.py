@@ -65,6 +65,7 @@ def test_workers_do_not_outlive_a_killed_parent(
     proc.wait()
     assert gone_within(workers, 5 + PARENT_CHECK_SECONDS)
     _sweep_what_it_left(proc.pid)
+    assert wait_until(lambda: not _semaphores(proc.pid), 10), _semaphores(proc.pid)
 
 
 @pytest.mark.parametrize("name", ["killed_with_array", "killed_with_array_temp_folder"])
@@ -87,7 +88,7 @@ def test_nothing_of_a_sigkilled_call_remains(
         return [f for root in roots for f in glob.glob(os.path.join(root, f"pardo-{proc.pid}-*"))]
 
     def semaphores() -> list[str]:
-        return glob.glob(f"/dev/shm/sem.*-{proc.pid}-*")
+        return _semaphores(proc.pid)
 
     def memmapped() -> list[str]:
         return [f for f in folders() if glob.glob(os.path.join(f, "array-*"))]
@@ -105,6 +106,11 @@ def test_nothing_of_a_sigkilled_call_remains(
         f"left {time.monotonic() - killed:.1f} s after the kill: folders {folders()}, "
         f"semaphores {semaphores()}, processes {[p for p in family if alive(p)]}"
     )
+
+
+def _semaphores(pid: int) -> list[str]:
+    """Named semaphores made by process ``pid`` (loky's are ``sem.loky-PID-RANDOM``)."""
+    return glob.glob(f"/dev/shm/sem.*-{pid}-*")
 
 
 def _sweep_what_it_left(pid: int) -> None:
@@ -134,3 +140,4 @@ def test_fork_served_workers_do_not_outlive_a_killed_parent(
     proc.wait()
     assert gone_within([*workers, *server], 5 + PARENT_CHECK_SECONDS)
     _sweep_what_it_left(proc.pid)
+    assert wait_until(lambda: not _semaphores(proc.pid), 10), _semaphores(proc.pid)
