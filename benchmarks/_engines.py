@@ -170,6 +170,23 @@ class CfProcessEngine(_ExecutorEngine):
         return ProcessPoolExecutor(self.n_jobs)
 
 
+class LokyEngine(_ExecutorEngine):
+    """loky's reusable executor used directly: the floor of any library built on loky (pardo and
+    joblib both are). The startup workload shows how much of a cold start is loky's own."""
+
+    name = "loky"
+    kind = "process"
+    chunksizes = (100, 1000, 10000)
+
+    def _make(self) -> Any:
+        from loky import get_reusable_executor
+
+        return get_reusable_executor(max_workers=self.n_jobs)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, kill_workers=True)
+
+
 class CfThreadEngine(_ExecutorEngine):
     name = "cf-thread"
     kind = "thread"
@@ -230,6 +247,7 @@ ENGINES: dict[str, type[Engine]] = {
         _parallel_engine("joblib", "threading", "thread"),
         MpPoolEngine,
         CfProcessEngine,
+        LokyEngine,
         CfThreadEngine,
         MpireEngine,
         MpireThreadEngine,

@@ -139,7 +139,7 @@ STARTUP = Workload(
     "startup",
     "cold: import + first call of 2 tasks in a fresh interpreter; warm: a call of 2 tasks, "
     "median of up to {warm_calls}",
-    (*PARDO, *JOBLIB, "mp-pool", "cf-process", "cf-thread", "mpire"),
+    (*PARDO, *JOBLIB, "loky", "mp-pool", "cf-process", "cf-thread", "mpire"),
     reps=3,
     sizes=lambda quick, rate: {
         "warm_calls": 5 if quick else 200,

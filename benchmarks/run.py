@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _engines import ENGINES
-from _harness import EngineResult, run_engine
+from _harness import EngineResult, byte_compile_pardo, run_engine
 from _report import machine_info, python_command, table
 from _tasks import calibrate
 from workloads import WORKLOADS
@@ -105,6 +105,7 @@ def _run_workload(
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     begin = time.monotonic()
+    byte_compile_pardo()
     rate = calibrate()
     mode = "quick" if args.quick else "full"
     header = [f"## pardo benchmarks ({mode})", "", f"`{python_command()}`", ""]

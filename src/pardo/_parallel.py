@@ -276,7 +276,7 @@ class Parallel:
         backend.start_call()
         return Dispatch(
             backend,
-            shortcut.tasks(iterable),
+            iter(iterable),
             n_jobs=n_jobs,
             total=total,
             max_in_flight=options.max_in_flight(n_jobs),
@@ -287,6 +287,7 @@ class Parallel:
             make_batch=make_batch,
             faults=options.faults,
             reporter=shortcut.reporter(self._reporter),
+            screen=shortcut.screen,
         )
 
     def _progressed(self, n_completed: int, n_dispatched: int) -> None:

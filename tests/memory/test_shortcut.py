@@ -24,7 +24,7 @@ def plain(x: int) -> int:
 
 
 def _run(shortcut: Shortcut, tasks: list[Any], chunk: int) -> list[Any]:
-    misses = list(shortcut.tasks(iter(tasks)))
+    misses = shortcut.screen(list(tasks))
     results = [f(*a) for f, a, _ in misses]
     chunks = iter([results[i : i + chunk] for i in range(0, len(results), chunk)])
     return [x for c in shortcut.merge(chunks) for x in c]
@@ -55,6 +55,6 @@ def test_progress_counts_hits_as_done() -> None:
             seen.append((done, dispatched, input_done))
 
     shortcut = Shortcut(ordered=True)
-    list(shortcut.tasks(iter([(Cached(), (0,), {}), (Cached(), (1,), {})])))
+    shortcut.screen([(Cached(), (0,), {}), (Cached(), (1,), {})])
     shortcut.reporter(Inner()).progress(1, 1, True)
     assert seen == [(2, 2, True)]

@@ -75,6 +75,7 @@ class Dispatch:
         faults: FaultPolicy,
         reporter: Reporter,
         lazy: bool = True,
+        screen: Callable[[list[Task]], list[Task]] | None = None,
     ) -> None:
         self._backend = backend
         self._feed = Feed(
@@ -84,6 +85,7 @@ class Dispatch:
             total=total,
             max_in_flight=max_in_flight,
             make_batch=make_batch,
+            screen=screen,
         )
         self._max_in_flight = max(1, max_in_flight)
         self._ordered = ordered

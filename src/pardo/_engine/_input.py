@@ -37,8 +37,11 @@ class Feed:
         total: int | None,
         max_in_flight: int,
         make_batch: Callable[[list[Task], int], Batch],
+        screen: Callable[[list[Task]], list[Task]] | None = None,
     ) -> None:
         self.batcher = batcher
+        #: Drops the tasks answered without dispatching (cached ones) from what is read.
+        self._screen = screen
         self._tasks = tasks
         self._n_jobs = n_jobs
         self._total = total
@@ -78,10 +81,14 @@ class Feed:
             held = self.n_taken - n_completed + len(self._buffer)  # read, not yet completed
             room = self._max_in_flight * size - held
             wanted = min(batcher.lookahead(self._n_jobs) - len(self._buffer), room)
-            if wanted > 0:
+            # Tasks the screen answers take no room: read on until ``wanted`` are kept.
+            while wanted > 0 and not self._exhausted:
                 fresh = _pull(self._tasks, wanted)
                 self._exhausted = len(fresh) < wanted
+                if self._screen is not None:
+                    fresh = self._screen(fresh)
                 self._buffer.extend(fresh)
+                wanted -= len(fresh)
         if isinstance(batcher, AutoBatcher):
             remaining = len(self._buffer) if self._exhausted else None
             if self._total is not None:
