@@ -174,7 +174,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[str, str], subprocess.Popen[str]
             # The test killed the scenario: its loky resource tracker (same process group) is
             # still waiting for the workers to go and then unlinking their semaphores. Killing
             # the group before that ends would itself leave them in /dev/shm.
-            wait_until(lambda: not _group(proc.pid), 15)
+            wait_until(lambda pgid=proc.pid: not _group(pgid), 15)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
