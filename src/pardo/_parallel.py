@@ -6,7 +6,7 @@ runs *where*, and whether the caller gets a list or an iterator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -264,7 +264,7 @@ class Parallel:
             progress=progress,
         )
 
-        def make_batch(tasks: list[Task], start: int) -> Batch:
+        def make_batch(tasks: Sequence[Task], start: int) -> Batch:
             reporter.batch_dispatched(len(tasks))
             return Batch(tasks, start, nested, keep_going, context, capture)
 

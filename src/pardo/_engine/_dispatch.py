@@ -24,7 +24,7 @@ import queue
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -71,7 +71,7 @@ class Dispatch:
         batcher: Batcher,
         ordered: bool,
         timeout: float | None,
-        make_batch: Callable[[list[Task], int], Batch],
+        make_batch: Callable[[Sequence[Task], int], Batch],
         faults: FaultPolicy,
         reporter: Reporter,
         lazy: bool = True,

@@ -10,7 +10,7 @@ back once no piece is missing. A batch never split costs one dict lookup here.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +52,7 @@ class InFlight:
     def __init__(
         self,
         backend: Backend,
-        make_batch: Callable[[list[Task], int], Batch],
+        make_batch: Callable[[Sequence[Task], int], Batch],
         done: queue.SimpleQueue[Future[Any]],
     ) -> None:
         self._backend = backend
@@ -80,7 +80,7 @@ class InFlight:
         entry.missing += len(pieces)
         batch = sent.batch
         for offset, size, attempt in pieces:
-            tasks = list(batch.tasks[offset : offset + size])
+            tasks = batch.tasks[offset : offset + size]
             piece = self._make_batch(tasks, batch.start + offset)
             self.submit(piece, sent.seq, attempt, sent.base + offset)
         return self.deliver(sent, values)

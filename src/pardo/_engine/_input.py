@@ -14,11 +14,12 @@ auto-batching look-ahead (which lets the tail split see the end coming) is kept 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
+from typing import Any
 
 from pardo._engine._batching import AutoBatcher, FixedBatcher, tail_size
-from pardo._task import Batch, Task
+from pardo._task import Batch, Columns, Task, pack
 
 __all__ = ["Batcher", "Feed"]
 
@@ -36,7 +37,7 @@ class Feed:
         n_jobs: int,
         total: int | None,
         max_in_flight: int,
-        make_batch: Callable[[list[Task], int], Batch],
+        make_batch: Callable[[Sequence[Task], int], Batch],
         screen: Callable[[list[Task]], list[Task]] | None = None,
     ) -> None:
         self.batcher = batcher
@@ -47,7 +48,7 @@ class Feed:
         self._total = total
         self._max_in_flight = max(1, max_in_flight)
         self._make_batch = make_batch
-        self._buffer: list[Task] = []
+        self._buffer = _LookAhead()
         self._exhausted = False
         #: Tasks cut into batches so far (the next batch starts at this input index).
         self.n_taken = 0
@@ -55,7 +56,7 @@ class Feed:
     @property
     def done(self) -> bool:
         """Every task of the input has been cut into a batch (so ``n_taken`` is the total)."""
-        return self._exhausted and not self._buffer
+        return self._exhausted and not len(self._buffer)
 
     def stop(self) -> None:
         """Read nothing more (the call is being aborted)."""
@@ -74,42 +75,90 @@ class Feed:
         self.n_taken += len(tasks)
         return self._make_batch(tasks, start)
 
-    def _take(self, n_completed: int) -> list[Task]:
+    def _take(self, n_completed: int) -> Sequence[Task]:
         batcher = self.batcher
         size = batcher.size
+        buffer = self._buffer
         if not self._exhausted:
-            held = self.n_taken - n_completed + len(self._buffer)  # read, not yet completed
+            held = self.n_taken - n_completed + len(buffer)  # read, not yet completed
             room = self._max_in_flight * size - held
-            wanted = min(batcher.lookahead(self._n_jobs) - len(self._buffer), room)
+            wanted = min(batcher.lookahead(self._n_jobs) - len(buffer), room)
             # Tasks the screen answers take no room: read on until ``wanted`` are kept.
             while wanted > 0 and not self._exhausted:
-                fresh = _pull(self._tasks, wanted)
-                self._exhausted = len(fresh) < wanted
-                if self._screen is not None:
-                    fresh = self._screen(fresh)
-                self._buffer.extend(fresh)
-                wanted -= len(fresh)
+                wanted -= self._read(wanted)
         if isinstance(batcher, AutoBatcher):
-            remaining = len(self._buffer) if self._exhausted else None
+            remaining = len(buffer) if self._exhausted else None
             if self._total is not None:
                 remaining = self._total - self.n_taken
             size = tail_size(size, remaining, self._n_jobs, batcher.per_task)
-        tasks = self._buffer[:size]
-        del self._buffer[:size]  # shifts the rest in place: no copy of the look-ahead per batch
+        return buffer.cut(size)
+
+    def _read(self, wanted: int) -> int:
+        """Read up to ``wanted`` tasks into the look-ahead; how many of them it kept.
+
+        The cyclic GC is paused from reading to packing. Reading ahead allocates tens of
+        thousands of tuples at once, which set off full collections that cost ~30% of a
+        100,000-task call (benchmarks/run.py --only tiny); and packed as columns, the triples
+        die before any collection has to scan them. They form no cycles: nothing is lost.
+        """
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            fresh = list(islice(self._tasks, wanted))
+            self._exhausted = len(fresh) < wanted
+            if self._screen is not None:
+                fresh = self._screen(fresh)
+            self._buffer.add(fresh)
+            kept = len(fresh)
+            del fresh  # the triples die here, with the GC still paused
+            return kept
+        finally:
+            if enabled:
+                gc.enable()
+
+
+class _LookAhead:
+    """The tasks read and not yet cut into batches.
+
+    Held as columns (the shared function and a list of argument tuples) while every task read
+    calls one function without keywords, which is the usual case; as triples otherwise.
+    Only one of ``_args`` and ``_tasks`` is ever non-empty.
+    """
+
+    __slots__ = ("_args", "_func", "_tasks")
+
+    def __init__(self) -> None:
+        self._func: Any = None
+        self._args: list[tuple[Any, ...]] = []
+        self._tasks: list[Task] = []
+
+    def __len__(self) -> int:
+        return len(self._args) + len(self._tasks)
+
+    def add(self, tasks: list[Task]) -> None:
+        packed = pack(tasks)
+        if type(packed) is Columns and not self._tasks:
+            if not self._args:
+                self._func, self._args = packed.func, packed.args
+                return
+            if packed.func is self._func:
+                self._args.extend(packed.args)
+                return
+        if self._args:  # a second function or keywords: the rest of the look-ahead as triples
+            self._tasks = list(Columns(self._func, self._args))
+            self._args = []
+        self._tasks.extend(packed)
+
+    def cut(self, size: int) -> Sequence[Task]:
+        """The first ``size`` tasks, removed from the look-ahead."""
+        if self._args:
+            args = self._args[:size]
+            del self._args[:size]  # shifts the rest in place: no copy of the look-ahead
+            return Columns(self._func, args)
+        tasks = self._tasks[:size]
+        del self._tasks[:size]
         return tasks
 
-
-def _pull(tasks: Iterator[Task], n: int) -> list[Task]:
-    """Up to ``n`` tasks from the input, with the cyclic GC paused meanwhile.
-
-    Reading ahead allocates tens of thousands of tuples at once, which set off full collections
-    that cost ~30% of a 100,000-task call (benchmarks/run.py --only tiny); those tuples form no
-    cycles, so nothing is lost by collecting after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return list(islice(tasks, n))
-    finally:
-        if enabled:
-            gc.enable()
+    def clear(self) -> None:
+        self._args = []
+        self._tasks = []
