@@ -134,7 +134,9 @@ def run(scenario: str, engine: str, size: int, extra: int, reps: int) -> dict[st
     for _ in range(reps):
         out = subprocess.run(
             [sys.executable, __file__, "--one", scenario, engine, str(size), str(extra)],
-            capture_output=True, text=True, timeout=900,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         if out.returncode:
             return {"error": out.stderr.strip().splitlines()[-1:]}
@@ -169,9 +171,17 @@ def main() -> None:
 
         p, j = cells.get("pardo"), cells.get("joblib")
         ratio = f"{p[key] / j[key]:.3f}x" if p and j and key in p and key in j and j[key] else ""
-        print(f"| {label} | {show(p)} | {show(j)} | {show(cells.get('diskcache'))} | {ratio} |", flush=True)
+        print(
+            f"| {label} | {show(p)} | {show(j)} | {show(cells.get('diskcache'))} | {ratio} |",
+            flush=True,
+        )
 
-    row("key of the array (GB/s)", {e: run("key", e, size, 0, reps) for e in ("pardo", "joblib")}, "GB/s", "g")
+    row(
+        "key of the array (GB/s)",
+        {e: run("key", e, size, 0, reps) for e in ("pardo", "joblib")},
+        "GB/s",
+        "g",
+    )
     for scenario, label in (
         ("hit_small", "hit, small argument"),
         ("hit_bigarg", "hit, array argument"),

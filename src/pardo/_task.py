@@ -18,7 +18,16 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pardo import _config
 
-__all__ = ["Batch", "BatchResult", "Columns", "Failure", "OutputRecorder", "Task", "delayed", "pack"]
+__all__ = [
+    "Batch",
+    "BatchResult",
+    "Columns",
+    "Failure",
+    "OutputRecorder",
+    "Task",
+    "delayed",
+    "pack",
+]
 
 
 class _Recording(Protocol):
