@@ -242,11 +242,16 @@ def test_a_generator_tail_is_balanced_with_process_sized_batches() -> None:
             assert size <= max(1, math.ceil((total - start) / (2 * n_jobs))), (start, size)
 
 
-def test_a_tail_of_little_work_goes_in_one_batch() -> None:
-    """Under MIN_TAIL_SECONDS of work left, splitting would only add round trips."""
-    from pardo._engine._batching import MIN_TAIL_SECONDS
+def test_a_tail_of_little_work_is_shared_out_in_pieces_worth_a_round_trip() -> None:
+    """Under MIN_TAIL_SECONDS of work left, the rest goes one share per worker (one batch for
+    all of it left a worker idle at the end), but never in batches under MIN_PIECE_SECONDS."""
+    from pardo._engine._batching import MIN_PIECE_SECONDS, MIN_TAIL_SECONDS
 
     per_task = MIN_TAIL_SECONDS / 1000
-    assert tail_size(1 << 20, 999, 2, per_task) == 999
+    assert tail_size(1 << 20, 999, 2, per_task) == 500  # a half each
+    assert tail_size(1 << 20, 999, 4, per_task) == 250
     assert tail_size(100, 999, 2, per_task) == 100  # never above the policy's own size
+    piece = round(MIN_PIECE_SECONDS / per_task)
+    assert tail_size(1 << 20, 999, 16, per_task) == piece  # 16 shares would be too small
+    assert tail_size(1 << 20, piece // 2, 2, per_task) == piece // 2  # a crumb goes whole
     assert tail_size(1 << 20, 4000, 2, per_task) == 1000  # enough work: guided split again

@@ -30,10 +30,16 @@ BAND = 2.5
 #: fast the tasks are (benchmarks/run.py --only generator: 20,000 results of 100 KB grew the
 #: parent by ~1 GB with time-only batching).
 MAX_BATCH_BYTES = 2 * 1024**2
-#: Below this much work in all, the tail is not split further: each extra batch costs a
-#: round trip (~0.5-1 ms on loky) and bought nothing (benchmarks/run.py --only tiny: 30 tail
-#: batches took 30 ms of an 87 ms call; --only skewed is unchanged since its tasks are long).
+#: Below this much work in all, the tail is no longer cut into quarters per worker, which
+#: costs a round trip (~0.5-1 ms on loky) per batch and bought nothing (benchmarks/run.py
+#: --only tiny: 30 tail batches took 30 ms of an 87 ms call; --only skewed is unchanged since
+#: its tasks are long). It is shared out instead (``MIN_PIECE_SECONDS``).
 MIN_TAIL_SECONDS = 0.02
+#: The smallest batch the last ``MIN_TAIL_SECONDS`` are shared out in: one batch per worker
+#: where that is no smaller. Sending that rest as one batch left a worker idle 10 to 14 ms at
+#: the end of 2,000 tasks of 1 ms (benchmarks/trace_batches.py, 2026-12-02: the last batch
+#: held 20 tasks); halves of at least 2 ms cost one more round trip, in parallel.
+MIN_PIECE_SECONDS = 0.002
 
 
 class AutoBatcher:
@@ -129,13 +135,17 @@ class FixedBatcher:
 def tail_size(size: int, remaining: int | None, n_jobs: int, per_task: float | None = None) -> int:
     """Cap ``size`` so a batch takes at most 1/(2*n_jobs) of the ``remaining`` tasks (if known).
 
-    When ``per_task`` (seconds) says the rest is less than ``MIN_TAIL_SECONDS`` of work, it goes
-    in one batch: balancing it would cost more round trips than the imbalance.
+    When ``per_task`` (seconds) says the rest is less than ``MIN_TAIL_SECONDS`` of work, it is
+    shared between the workers instead, in batches of at least ``MIN_PIECE_SECONDS``: finer
+    cuts would cost more round trips than the imbalance they remove.
     """
     if remaining is None:
         return size
     if per_task is not None and remaining * per_task < MIN_TAIL_SECONDS:
-        return max(1, min(size, remaining))
+        piece = max(
+            math.ceil(remaining / n_jobs), math.ceil(MIN_PIECE_SECONDS / max(per_task, 1e-9))
+        )
+        return max(1, min(size, remaining, piece))
     return max(1, min(size, math.ceil(remaining / (2 * n_jobs))))
 
 
