@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,50 @@ def test_joblib_empty_and_truncated_files(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(EOFError, match="truncated"):
         load(path)
+
+
+def test_a_damaged_pickle_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "v.pkl"
+    dump({"answer": 41}, path)
+    data = bytearray(path.read_bytes())
+    data[data.rindex(bytes([41]))] = 42  # still a valid pickle, of another value
+    path.write_bytes(bytes(data))
+    with pytest.raises(pickle.UnpicklingError, match="damaged"):
+        load(path)
+
+
+def test_array_digests_are_checked_on_request_only(tmp_path: Path) -> None:
+    """Writing through an "r+" map changes an array's bytes on purpose: ``load`` accepts that;
+    ``read(check_arrays=True)`` (what Memory uses) does not."""
+    from pardo._arrays._persist import read
+
+    path = tmp_path / "v.pkl"
+    dump({"a": np.zeros(100)}, path)
+    writable = load(path, mmap_mode="r+")["a"]
+    writable[3] = 1.0
+    writable.flush()
+    del writable
+    assert load(path)["a"][3] == 1.0
+    assert read(path, "r", check_arrays=True)["a"][3] == 1.0  # mapped: not read, not checked
+    with pytest.raises(pickle.UnpicklingError, match="array 0"):
+        read(path, None, check_arrays=True)
+
+
+def test_format_1_files_without_digests_still_load(tmp_path: Path) -> None:
+    """Files written before the digests (format 1): same layout without them."""
+    import struct
+
+    from pardo._arrays._persist import _align
+
+    path = tmp_path / "v2.pkl"
+    value = {"a": np.arange(10.0), "b": [1, 2]}
+    dump(value, path)
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[16:24])
+    pickled = raw[40 : 40 + length]
+    arrays = raw[_align(40 + length) : len(raw) - 16]  # one array: one trailing digest
+    old = MAGIC + bytes([1, 0]) + bytes(6) + struct.pack("<Q", length) + pickled
+    old += bytes(_align(len(old)) - len(old)) + arrays
+    (tmp_path / "v1.pkl").write_bytes(old)
+    back = load(tmp_path / "v1.pkl")
+    assert back["b"] == [1, 2] and np.array_equal(back["a"], value["a"])

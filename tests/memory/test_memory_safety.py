@@ -66,6 +66,37 @@ def test_truncated_entry_warns_once_and_recomputes(memory: Memory, tmp_path: pat
     assert CALLS.count(7) == 3
 
 
+def _flip(path: pathlib.Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def big(n: int) -> Any:
+    CALLS.append(n)
+    return {"n": n, "a": np.arange(n, dtype=np.int64)}
+
+
+def test_a_flipped_byte_is_recomputed_not_read_back(memory: Memory, tmp_path: pathlib.Path) -> None:
+    """A damaged byte that still decodes (an int's own byte) is caught by the stored digests."""
+    f = memory.cache(big)
+    f(1000)
+    (pkl,) = [p for p in _files(tmp_path) if p.suffix == ".pkl"]
+    size = pkl.stat().st_size
+    _flip(pkl, size - 16 - 8 * 500)  # inside the array's bytes: element 500
+    with pytest.warns(UserWarning, match="damaged"):
+        out = f(1000)
+    assert out["a"][500] == 500 and CALLS == [1000, 1000]
+    g = memory.cache(double)
+    g(7)
+    (small,) = [p for p in _files(tmp_path) if p.suffix == ".pkl" and p != pkl]
+    raw = small.read_bytes()
+    _flip(small, raw.rindex(bytes([14])))  # the pickled 14 itself: it would decode as 15
+    with pytest.warns(UserWarning, match="damaged"):
+        assert g(7) == 14
+    assert CALLS.count(7) == 2
+
+
 def test_full_disk_names_the_location_and_keeps_earlier_entries(
     memory: Memory, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,10 +5,17 @@ Layout (pardo's own, which joblib cannot read; ``load`` also reads joblib's, see
     header   16 bytes: b"PARDOPKL", format version, codec (0 = none), 6 zero bytes
     body     (compressed as a whole when a codec is set)
              8 bytes little-endian: length of the pickle
+             16 bytes: the pickle's xxh3-128 digest                        (format 2 on)
              the pickle, in which each array is a persistent id (index, dtype, shape, order, where)
              the arrays' raw bytes, each starting at a multiple of 64 bytes of the uncompressed file
+             16 bytes per array: the xxh3-128 digest of its bytes, in order   (format 2 on)
 
 Arrays follow the pickle in the order it meets it: one pass when compressed, else memmaps.
+The digests make damage detectable (a flipped byte in a pickle can decode to another value
+without any error): ``load`` always checks the pickle's; ``read(..., check_arrays=True)``
+(Memory's entries) also checks each array it reads into memory. Memory-mapped arrays are not
+checked (that would read every page, which mapping exists to avoid); their lengths are.
+Format 1 files, which have no digests, still load.
 """
 
 from __future__ import annotations
@@ -25,15 +32,17 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
-from pardo._arrays._bytes import write_array, write_order
+from pardo._arrays._bytes import hashing, new_hasher, write_array, write_order
 from pardo._arrays._joblib_files import load_joblib, rewound
 
-__all__ = ["dump", "load"]
+__all__ = ["dump", "load", "read"]
 
 MAGIC = b"PARDOPKL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER = struct.Struct("<8sBB6x")
 _LENGTH = struct.Struct("<Q")
+#: Size of an xxh3-128 digest (format 2 on).
+_DIGEST = 16
 #: Array data starts at multiples of this (cache lines; any dtype's alignment).
 ALIGN = 64
 _PID_TAG = "pardo.ndarray"
@@ -197,15 +206,21 @@ def _write_file(file: IO[bytes], codec: int, level: int, pickled: Any, arrays: l
     body = _compressed_writer(file, codec, level) if codec else cast(_Sink, file)
     try:
         body.write(_LENGTH.pack(len(pickled)))
+        body.write(_digest(pickled))
         body.write(pickled)
-        position = _HEADER.size + _LENGTH.size + len(pickled)
+        position = _HEADER.size + _LENGTH.size + _DIGEST + len(pickled)
         start = _align(position)
+        digests = []
         for array in arrays:
-            # Zero padding up to the next aligned start, then the array's own bytes.
+            # Zero padding up to the next aligned start, then the array's own bytes, hashed
+            # piece by piece as they are written (the piece is still in the CPU cache).
             body.write(bytes(start - position))
-            write_array(array, body.write)
+            hasher = new_hasher()
+            write_array(array, hashing(body.write, hasher))
+            digests.append(bytes(hasher.digest()))
             position = start + array.nbytes
             start = _align(position)
+        body.write(b"".join(digests))
     finally:
         if codec:
             body.close()
@@ -217,8 +232,17 @@ def load(filename: Target, mmap_mode: str | None = None) -> Any:
 
     ``"w+"`` is taken as ``"r+"`` (it would otherwise truncate the file). Compressed files and
     file objects cannot be memory-mapped: their arrays are read into memory, with a warning.
+    A damaged pickle part raises ``pickle.UnpicklingError``; the arrays' digests are not
+    checked here, since writing through an ``"r+"`` map changes their bytes on purpose.
     Like any pickle, only load files you trust.
     """
+    return read(filename, mmap_mode, check_arrays=False)
+
+
+def read(filename: Target, mmap_mode: str | None, *, check_arrays: bool) -> Any:
+    """``load``, also checking the digest of every array read into memory when
+    ``check_arrays`` (``pardo.Memory``'s entries: a result whose bytes changed is not the
+    function's result any more, however it changed)."""
     if mmap_mode not in _VALID_MODES:
         msg = f"mmap_mode={mmap_mode!r} is not valid; expected one of {_VALID_MODES!r}"
         raise ValueError(msg)
@@ -226,11 +250,11 @@ def load(filename: Target, mmap_mode: str | None = None) -> Any:
     if isinstance(filename, (str, os.PathLike)):
         path = os.fspath(filename)
         with open(path, "rb") as file:
-            return _load_from(file, path, mode)
-    return _load_from(filename, None, mode)
+            return _load_from(file, path, mode, check_arrays)
+    return _load_from(filename, None, mode, check_arrays)
 
 
-def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
+def _load_from(file: IO[bytes], path: str | None, mode: str | None, check_arrays: bool) -> Any:
     name = path or repr(file)
     header = file.read(_HEADER.size)
     if header[:8] != MAGIC:
@@ -250,12 +274,27 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None) -> Any:
     body = _compressed_reader(file, codec) if codec else cast(_Source, file)
     try:
         (length,) = _LENGTH.unpack(_read_exact(body, _LENGTH.size, name))
+        checked = version >= 2
+        stored = _read_exact(body, _DIGEST, name) if checked else b""
         pickled = _read_exact(body, length, name)
-        position = _HEADER.size + _LENGTH.size + length
-        return _ArrayReader(pickled, body, path, mode, position, name).load()
+        if checked and _digest(pickled) != stored:
+            msg = f"{name} is damaged: its pickle does not match the digest stored with it"
+            raise pickle.UnpicklingError(msg)
+        position = _HEADER.size + _LENGTH.size + len(stored) + length
+        reader = _ArrayReader(pickled, body, path, mode, position, name)
+        value = reader.load()
+        if checked and check_arrays and reader.read_digests:
+            reader.check_digests()
+        return value
     finally:
         if codec:
             body.close()
+
+
+def _digest(data: Any) -> bytes:
+    hasher = new_hasher()
+    hasher.update(data)
+    return bytes(hasher.digest())
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:
@@ -281,6 +320,8 @@ class _ArrayReader(pickle.Unpickler):
         self._data_start = _align(pos)
         self._name = name
         self._loaded: dict[int, Any] = {}
+        #: The digests of the arrays read into memory, by index (mapped ones are not read).
+        self.read_digests: dict[int, bytes] = {}
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == _PID_TAG):
@@ -292,8 +333,20 @@ class _ArrayReader(pickle.Unpickler):
             if self._mode is not None and self._path is not None:
                 self._loaded[index] = self._map(dtype, shape, order, offset)
             else:
-                self._loaded[index] = self._read(dtype, shape, order, offset)
+                self._loaded[index] = self._read(dtype, shape, order, offset, index)
         return self._loaded[index]
+
+    def check_digests(self) -> None:
+        """Compare the arrays read with the digests after the last one (all were read, in order)."""
+        count = len(self._loaded)
+        stored = _read_exact(self._body, _DIGEST * count, self._name)
+        for index, digest in self.read_digests.items():
+            if stored[index * _DIGEST : (index + 1) * _DIGEST] != digest:
+                msg = (
+                    f"{self._name} is damaged: the bytes of array {index} do not match the "
+                    "digest stored with them"
+                )
+                raise pickle.UnpicklingError(msg)
 
     def _map(self, dtype: Any, shape: tuple[int, ...], order: str, offset: int) -> Any:
         import numpy as np
@@ -301,7 +354,7 @@ class _ArrayReader(pickle.Unpickler):
         path, mode = cast(str, self._path), cast(Any, self._mode)
         return np.memmap(path, dtype=dtype, mode=mode, offset=offset, shape=shape, order=order)  # type: ignore[call-overload]
 
-    def _read(self, dtype: Any, shape: tuple[int, ...], order: str, offset: int) -> Any:
+    def _read(self, dtype: Any, shape: tuple[int, ...], order: str, offset: int, index: int) -> Any:
         import numpy as np
 
         if offset < self._position:
@@ -311,6 +364,9 @@ class _ArrayReader(pickle.Unpickler):
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         buffer: Any = np.empty(nbytes, dtype=np.uint8)
         _fill(self._body.readinto, memoryview(buffer), self._name)
+        hasher = new_hasher()
+        hasher.update(buffer)
+        self.read_digests[index] = bytes(hasher.digest())
         self._position = offset + nbytes
         return buffer.view(dtype).reshape(shape, order=order)
 

@@ -31,7 +31,7 @@ from typing import Any
 import filelock
 import xxhash
 
-from pardo._arrays._persist import dump, load
+from pardo._arrays._persist import dump, read
 from pardo._memory._store import CorruptEntry, EntryInfo, EntryRef, StoreBackendBase
 
 __all__ = ["LocalStore"]
@@ -90,7 +90,7 @@ class LocalStore(StoreBackendBase):
     def load(self, ref: EntryRef, mmap_mode: str | None) -> Any:
         path = self._base(ref) + ".pkl"
         try:
-            return load(path, mmap_mode=mmap_mode)
+            return read(path, mmap_mode, check_arrays=True)
         except FileNotFoundError:
             raise KeyError(ref) from None
         except Exception as exc:  # truncated, overwritten, not a pardo file
