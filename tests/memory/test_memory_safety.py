@@ -171,6 +171,52 @@ def test_bytes_limit_is_enforced_as_entries_are_written(tmp_path: pathlib.Path) 
     assert total <= 1024**2
 
 
+def test_bytes_limit_holds_for_several_writers_of_one_cache(tmp_path: pathlib.Path) -> None:
+    """Two Memory objects (each one counts as one process: its own Budget) writing to one
+    location in turn keep it under the limit together: they share the store's byte count. With
+    a count per writer, each filled the cache up to the limit on its own view of it."""
+    writers = [Memory(tmp_path, verbose=0, bytes_limit="1M").cache(np.full) for _ in range(2)]
+    entry = 40_000 * 8
+    peak = 0
+    for i in range(12):
+        writers[i % 2](40_000, float(i))  # 320 KB each, every call a new entry
+        total = sum(p.stat().st_size for p in _files(tmp_path) if p.suffix in (".pkl", ".json"))
+        peak = max(peak, total)
+    assert peak <= 1024**2 + entry, f"{peak / 1024**2:.2f} MiB in the cache at its peak"
+
+
+_WRITER = """
+import sys, numpy as np, pardo
+mem = pardo.Memory(sys.argv[1], verbose=0, bytes_limit="1M")
+f = mem.cache(np.full)
+sys.stdin.readline()  # all writers start together
+for i in range(12):
+    f(40_000, float(int(sys.argv[2]) * 100 + i))  # 320 KB each, every call a new entry
+"""
+
+
+def test_bytes_limit_holds_across_processes_writing_one_cache(tmp_path: pathlib.Path) -> None:
+    """Four processes share one byte count: together they keep the cache under the limit
+    (a count per process let each of them fill it up to the limit on its own)."""
+    script = tmp_path / "limited.py"
+    script.write_text(_LIMITED_WRITER)
+    cache = tmp_path / "cache"
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(cache), str(n)], stdin=subprocess.PIPE)
+        for n in range(4)
+    ]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    entry = 40_000 * 8
+    total = sum(p.stat().st_size for p in _files(cache) if p.suffix in (".pkl", ".json"))
+    # Writes that land while another writer scans may pass the limit by an entry or two.
+    assert total <= 1024**2 + 2 * entry, f"{total / 1024**2:.2f} MiB in the cache"
+
+
 _WRITER = """
 import os, sys, numpy as np, pardo
 from pardo._memory import _local

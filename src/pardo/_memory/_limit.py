@@ -1,8 +1,12 @@
 """The opt-in ``Memory(bytes_limit=...)``: enforced as entries are written, not only on request.
 
-Each process keeps an estimate (a full scan, then the sizes it wrote since); only when the
-estimate passes the limit does it scan again and delete least-recently-used entries. Entries
-written meanwhile by other processes are counted at the next scan.
+The store keeps a byte count that all processes writing to it share (the local store: a small
+file beside the entries, updated under a file lock), so N workers writing to one cache keep it
+under the limit together, not each under its own view of it. Each write adds its size; only
+when the count passes the limit does the writer scan the store, delete least-recently-used
+entries and set the count to what remains. A store without a shared count falls back on each
+process's estimate (a full scan, then the sizes it wrote since), which lets N processes
+overshoot until their next scans.
 """
 
 from __future__ import annotations
@@ -28,11 +32,21 @@ class Budget:
     def wrote(self, nbytes: int) -> None:
         with self._lock:
             limit = self._policy.bytes_limit or 0
-            if self._estimate is not None:
+            store = self._store
+            shared = store.add_bytes(nbytes)
+            if shared is not None:
+                if shared <= limit:
+                    return
+            elif self._estimate is not None:
                 self._estimate += nbytes
                 if self._estimate <= limit:
                     return
-            self._estimate = reduce(self._store, self._policy)
+            self._estimate = remaining = reduce(store, self._policy)
+            # Bytes other processes added while this one scanned are kept in the count (an
+            # entry the scan saw too is then counted twice: that only brings the next scan on).
+            after = store.add_bytes(0)
+            added = 0 if shared is None or after is None else max(after - shared, 0)
+            store.set_bytes(remaining + added)
 
     def __getstate__(self) -> dict[str, object]:
         return {"_store": self._store, "_policy": self._policy}

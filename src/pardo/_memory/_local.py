@@ -7,6 +7,8 @@ Layout under the root (``<location>/joblib`` for a str location, the path itself
     .locks/<lock[:2]>/<lock>.lock                        per-entry compute lock (flock), named
                                                          by a digest of the whole EntryRef;
                                                          reduce_size deletes those of gone entries
+    .size, .size.lock                                    the byte count that ``bytes_limit``
+                                                         writers share (pardo._memory._limit)
 
 Two files per entry, in 256 shard folders per code version, so no folder grows past a few
 hundred names at 100,000 entries. Both files are written to a temporary name and renamed into
@@ -38,6 +40,8 @@ __all__ = ["LocalStore"]
 
 _TMP = ".tmp-"
 _LOCKS = ".locks"
+#: The shared byte count of ``bytes_limit`` (``pardo._memory._limit``), and its ``.lock``.
+_SIZE = ".size"
 
 
 #: What the ``.gitignore`` written in a new cache location says (joblib writes the same).
@@ -201,8 +205,27 @@ class LocalStore(StoreBackendBase):
         if func_id is None:
             for name in os.listdir(target) if os.path.isdir(target) else []:
                 shutil.rmtree(os.path.join(target, name), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(f"{target}/{_SIZE}")  # unknown again: the next limited write scans
         else:
             shutil.rmtree(target, ignore_errors=True)
+
+    def add_bytes(self, nbytes: int) -> int | None:
+        path = f"{self.location}/{_SIZE}"
+        with filelock.FileLock(path + ".lock"):
+            try:
+                with open(path, "rb") as f:
+                    total = int(f.read()) + nbytes
+            except (OSError, ValueError):
+                return None  # never counted, or cleared: the caller scans
+            if nbytes:
+                _write_count(path, total)
+            return total
+
+    def set_bytes(self, total: int) -> None:
+        path = f"{self.location}/{_SIZE}"
+        with filelock.FileLock(path + ".lock"):
+            _write_count(path, total)
 
     def lock(self, ref: EntryRef) -> filelock.FileLock:
         path = self._lock_path(ref)
@@ -219,6 +242,13 @@ def _lock_name(ref: EntryRef) -> str:
     ``f``'s body calls ``g(1)`` a shared lock would be taken twice by one thread (a deadlock)."""
     whole = f"{ref.func_id}\x00{ref.code}\x00{ref.key}".encode("utf-8", "surrogatepass")
     return xxhash.xxh3_128_hexdigest(whole)
+
+
+def _write_count(path: str, total: int) -> None:
+    """Replace the count file's content (the caller holds its lock): a reader never sees half."""
+    with open(path + ".new", "wb") as f:
+        f.write(str(total).encode())
+    os.replace(path + ".new", path)
 
 
 def _unlink_unheld(path: str) -> None:

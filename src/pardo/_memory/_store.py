@@ -111,6 +111,15 @@ class StoreBackendBase(abc.ABC):
     def lock(self, ref: EntryRef) -> AbstractContextManager[Any]:
         """A lock held while ``ref`` is computed, released by the system if its holder dies."""
 
+    def add_bytes(self, nbytes: int) -> int | None:
+        """Add ``nbytes`` to a byte count of the store that every process using it shares, and
+        return the new count; None when the store keeps no such count (the default) or it is not
+        known yet. ``Memory(bytes_limit=...)`` then falls back on a count of its own process."""
+        return None
+
+    def set_bytes(self, total: int) -> None:
+        """Set the shared byte count (after a full scan); the default keeps none."""
+
 
 _STORES: dict[str, Callable[[], StoreBackendBase]] = {}
 
