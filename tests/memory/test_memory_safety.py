@@ -186,38 +186,6 @@ def test_bytes_limit_holds_for_several_writers_of_one_cache(tmp_path: pathlib.Pa
 
 
 _WRITER = """
-import sys, numpy as np, pardo
-mem = pardo.Memory(sys.argv[1], verbose=0, bytes_limit="1M")
-f = mem.cache(np.full)
-sys.stdin.readline()  # all writers start together
-for i in range(12):
-    f(40_000, float(int(sys.argv[2]) * 100 + i))  # 320 KB each, every call a new entry
-"""
-
-
-def test_bytes_limit_holds_across_processes_writing_one_cache(tmp_path: pathlib.Path) -> None:
-    """Four processes share one byte count: together they keep the cache under the limit
-    (a count per process let each of them fill it up to the limit on its own)."""
-    script = tmp_path / "limited.py"
-    script.write_text(_LIMITED_WRITER)
-    cache = tmp_path / "cache"
-    procs = [
-        subprocess.Popen([sys.executable, str(script), str(cache), str(n)], stdin=subprocess.PIPE)
-        for n in range(4)
-    ]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        proc.stdin.close()
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0
-    entry = 40_000 * 8
-    total = sum(p.stat().st_size for p in _files(cache) if p.suffix in (".pkl", ".json"))
-    # Writes that land while another writer scans may pass the limit by an entry or two.
-    assert total <= 1024**2 + 2 * entry, f"{total / 1024**2:.2f} MiB in the cache"
-
-
-_WRITER = """
 import os, sys, numpy as np, pardo
 from pardo._memory import _local
 real = _local.dump
