@@ -282,8 +282,9 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None, check_arrays
             raise pickle.UnpicklingError(msg)
         position = _HEADER.size + _LENGTH.size + len(stored) + length
         reader = _ArrayReader(pickled, body, path, mode, position, name)
+        reader.hash_arrays = checked and check_arrays
         value = reader.load()
-        if checked and check_arrays and reader.read_digests:
+        if reader.read_digests:
             reader.check_digests()
         return value
     finally:
@@ -320,7 +321,9 @@ class _ArrayReader(pickle.Unpickler):
         self._data_start = _align(pos)
         self._name = name
         self._loaded: dict[int, Any] = {}
-        #: The digests of the arrays read into memory, by index (mapped ones are not read).
+        #: Whether to hash the arrays read into memory (for ``check_digests``).
+        self.hash_arrays = False
+        #: Their digests, by index (mapped arrays are not read, so not hashed).
         self.read_digests: dict[int, bytes] = {}
 
     def persistent_load(self, pid: Any) -> Any:
@@ -364,9 +367,8 @@ class _ArrayReader(pickle.Unpickler):
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
         buffer: Any = np.empty(nbytes, dtype=np.uint8)
         _fill(self._body.readinto, memoryview(buffer), self._name)
-        hasher = new_hasher()
-        hasher.update(buffer)
-        self.read_digests[index] = bytes(hasher.digest())
+        if self.hash_arrays:
+            self.read_digests[index] = _digest(buffer)
         self._position = offset + nbytes
         return buffer.view(dtype).reshape(shape, order=order)
 
