@@ -1,4 +1,5 @@
-"""Tasks held as columns: ``pardo._task.Columns`` and the look-ahead of ``pardo._engine._input``.
+"""The input side: tasks held as columns (``pardo._task.Columns``), the look-ahead and the
+flight limit of ``pardo._engine._input``.
 
 The parent packs the ``(f, args, kwargs)`` triples it reads into columns while they share one
 function and pass no keywords; whatever the input mixes, the batches must hold exactly the
@@ -106,3 +107,31 @@ def test_feed_batches_hold_columns_for_one_function() -> None:
     assert batch is not None and type(batch.tasks) is Columns
     assert batch.start == 0 and list(batch.tasks) == [(f, (i,), {}) for i in range(4)]
     assert batch().results == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("total", "per_task", "expected"),
+    [
+        (None, 0.01, 3),  # long batches over a generator: one per worker plus one
+        (None, 0.0001, 4),  # short batches: the second one in flight hides the round trip
+        (None, None, 4),  # nothing measured yet
+        (200, 0.01, 4),  # a known length: the tail rule needs no look-ahead to see the end
+    ],
+)
+def test_flight_limit_leaves_the_lookahead_room_while_the_end_is_unknown(
+    total: int | None, per_task: float | None, expected: int
+) -> None:
+    from pardo._engine._batching import AutoBatcher
+
+    batcher = AutoBatcher()
+    batcher.size, batcher.per_task = 32, per_task
+    feed = Feed(
+        iter([]),
+        batcher=batcher,
+        n_jobs=2,
+        total=total,
+        max_in_flight=4,
+        make_batch=lambda tasks, start: Batch(tasks, start, {}),
+    )
+    assert feed.flight_limit(4) == expected
+    assert feed.flight_limit(2) == min(2, expected)  # never above the caller's own bound

@@ -161,7 +161,9 @@ class Dispatch:
 
     def _fill(self) -> None:
         sent, feed = self._flight.sent, self._feed
-        while len(sent) + (len(self._ready) if self._lazy else 0) < self._max_in_flight:
+        while len(sent) + (len(self._ready) if self._lazy else 0) < feed.flight_limit(
+            self._max_in_flight
+        ):
             batch = feed.next_batch(self._n_completed)
             if batch is None:
                 break

@@ -25,6 +25,12 @@ __all__ = ["Batcher", "Feed"]
 
 Batcher = AutoBatcher | FixedBatcher
 
+#: A batch this long (seconds) needs no second batch in flight behind it on its worker (see
+#: ``Feed.flight_limit``). With 4 batches in flight for 2 workers, 200 generator tasks of 10 ms
+#: ended on five 32-task batches that the tail rule never saw, and one worker idled 220 ms
+#: (benchmarks/trace_batches.py --ms 10 --n 200, 2026-12-02).
+LONG_BATCH_SECONDS = 0.05
+
 
 class Feed:
     """Cut one call's input into batches, reading no further than the look-ahead and the bound."""
@@ -62,6 +68,23 @@ class Feed:
         """Read nothing more (the call is being aborted)."""
         self._exhausted = True
         self._buffer.clear()
+
+    def flight_limit(self, limit: int) -> int:
+        """How many batches to keep in flight, at most ``limit``.
+
+        One per worker plus one while batches are long and the input's end is not in sight:
+        the ``pre_dispatch`` bound counts batches in flight and read ahead together, so with
+        ``limit`` batches in flight the look-ahead has no room to find the end of a generator,
+        and its last long batches went out unsplit (``LONG_BATCH_SECONDS``). The extra batch
+        in flight only hides a round trip, which a long batch does not need.
+        """
+        batcher = self.batcher
+        if self._total is not None or self._exhausted or not isinstance(batcher, AutoBatcher):
+            return limit
+        per_task = batcher.per_task
+        if per_task is None or batcher.size * per_task < LONG_BATCH_SECONDS:
+            return limit
+        return min(limit, self._n_jobs + 1)
 
     def next_batch(self, n_completed: int) -> Batch | None:
         """The next batch, or None when the input is done or the bound allows no more reading.
