@@ -8,7 +8,11 @@ next batch whenever it has room in flight, and tells it how many tasks have comp
 The bound: tasks read and not yet completed never exceed ``max_in_flight`` batches of the
 current size. With ``batch_size=1, pre_dispatch=3`` exactly 3 items are read before a task has
 completed (joblib's rule, so a generator that loads one file per item holds at most 3). The
-auto-batching look-ahead (which lets the tail split see the end coming) is kept within it.
+auto-batching look-ahead (which lets the tail split see the end coming) is kept within it,
+and ``flight_limit`` keeps it room while long batches go out over an input of unknown length.
+
+What is read is packed into columns (``pardo._task.Columns``) at once, while the cyclic GC is
+still paused: the look-ahead and the batches hold ``(f, [args...])``, not the caller's triples.
 """
 
 from __future__ import annotations
