@@ -11,7 +11,15 @@ import mmap
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["digest_array", "digest_file", "hashing", "new_hasher", "write_array", "write_order"]
+__all__ = [
+    "digest_array",
+    "digest_bytes",
+    "digest_file",
+    "hashing",
+    "new_hasher",
+    "write_array",
+    "write_order",
+]
 
 #: Bytes copied at a time to write a non-contiguous array: bounds the extra memory of the copy.
 COPY_CHUNK_BYTES = 16 * 1024**2
@@ -63,11 +71,16 @@ def digest_array(array: Any) -> bytes:
     return bytes(hasher.digest())
 
 
-def digest_file(path: str) -> bytes:
+def digest_bytes(data: Any) -> bytes:
+    """xxh3-128 of a bytes-like ``data`` (no copy)."""
     hasher = new_hasher()
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        hasher.update(data)
+    hasher.update(data)
     return bytes(hasher.digest())
+
+
+def digest_file(path: str) -> bytes:
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return digest_bytes(data)
 
 
 def hashing(write: Callable[[memoryview], object], hasher: Any) -> Callable[[memoryview], None]:

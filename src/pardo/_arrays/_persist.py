@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
-from pardo._arrays._bytes import hashing, new_hasher, write_array, write_order
+from pardo._arrays._bytes import digest_bytes, hashing, new_hasher, write_array, write_order
 from pardo._arrays._joblib_files import load_joblib, rewound
 
 __all__ = ["dump", "load", "read"]
@@ -206,7 +206,7 @@ def _write_file(file: IO[bytes], codec: int, level: int, pickled: Any, arrays: l
     body = _compressed_writer(file, codec, level) if codec else cast(_Sink, file)
     try:
         body.write(_LENGTH.pack(len(pickled)))
-        body.write(_digest(pickled))
+        body.write(digest_bytes(pickled))
         body.write(pickled)
         position = _HEADER.size + _LENGTH.size + _DIGEST + len(pickled)
         start = _align(position)
@@ -277,7 +277,7 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None, check_arrays
         checked = version >= 2
         stored = _read_exact(body, _DIGEST, name) if checked else b""
         pickled = _read_exact(body, length, name)
-        if checked and _digest(pickled) != stored:
+        if checked and digest_bytes(pickled) != stored:
             msg = f"{name} is damaged: its pickle does not match the digest stored with it"
             raise pickle.UnpicklingError(msg)
         position = _HEADER.size + _LENGTH.size + len(stored) + length
@@ -290,12 +290,6 @@ def _load_from(file: IO[bytes], path: str | None, mode: str | None, check_arrays
     finally:
         if codec:
             body.close()
-
-
-def _digest(data: Any) -> bytes:
-    hasher = new_hasher()
-    hasher.update(data)
-    return bytes(hasher.digest())
 
 
 def _read_exact(body: _Source, count: int, name: str) -> bytes:
@@ -368,7 +362,7 @@ class _ArrayReader(pickle.Unpickler):
         buffer: Any = np.empty(nbytes, dtype=np.uint8)
         _fill(self._body.readinto, memoryview(buffer), self._name)
         if self.hash_arrays:
-            self.read_digests[index] = _digest(buffer)
+            self.read_digests[index] = digest_bytes(buffer)
         self._position = offset + nbytes
         return buffer.view(dtype).reshape(shape, order=order)
 

@@ -5,9 +5,10 @@ cached functions do; no import of ``pardo._memory`` here) is looked up as the in
 never reaches a worker: its value waits in ``Shortcut`` and is put back in its input position
 when the results of the misses come out; progress counts it as dispatched and done at once.
 
-The input side (``screen``, called on each list of tasks read from the input) records, for each hit, how many misses came before it since the
-previous hit; the output side (``merge``) replays that. Without any hit the output chunks pass
-through untouched and each task costs one attribute lookup.
+The input side (``screen``, called on each list of tasks read from the input) records, for
+each hit, how many misses came before it since the previous hit; the output side (``merge``)
+replays that. Without any hit the output chunks pass through untouched, and a list of tasks
+costs one attribute lookup per change of function.
 """
 
 from __future__ import annotations
